@@ -1,0 +1,59 @@
+"""``hera-sessions``: run the local server, repair sessions, check settings.
+
+hera-sessions serve                 the local server (what ``make dev`` runs)
+hera-sessions reconcile ID [ID...]  rebuild file records from what storage holds
+hera-sessions check                 validate the settings and reach storage and metadata
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from hera_sessions.errors import HeraError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hera-sessions", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the local server (PORT, HOST and every setting from the environment)")
+    reconcile = sub.add_parser("reconcile", help="rebuild sessions' file records from storage")
+    reconcile.add_argument("session_ids", nargs="+", metavar="SESSION_ID")
+    sub.add_parser("check", help="validate settings and reach storage and metadata")
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        from hera_sessions.localserver import serve
+
+        serve()
+        return 0
+
+    from hera_sessions.runtime import Runtime
+
+    try:
+        service = Runtime().service()
+        if args.command == "check":
+            checks = service.health()
+            print(json.dumps({"settings": repr(service.settings), "checks": checks}, indent=2))
+            return 0 if all(v == "ok" for v in checks.values()) else 1
+        for session_id in args.session_ids:
+            report = service.reconcile(session_id)
+            print(
+                json.dumps(
+                    {
+                        "session_id": session_id,
+                        "adopted": report.adopted,
+                        "dropped": report.dropped,
+                        "kept": report.kept,
+                    }
+                )
+            )
+    except HeraError as exc:
+        print(f"hera-sessions: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,329 @@
+"""The local server (``make dev``): the v1 API, the local object endpoints and the demo page, on one port.
+
+API requests are turned into HTTP API v2 events, as ``sam local start-api`` does, and answered by the same
+routing table as the Lambda function. ``/local-storage/...`` behaves toward clients as S3 does: presigned
+PUT, form POST and GET, S3's status codes and XML error documents, CORS from ``CORS_ALLOWED_ORIGINS``.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.parser
+import email.policy
+import hashlib
+import logging
+import mimetypes
+import signal
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
+from xml.sax.saxutils import escape
+
+from hera_sessions.runtime import Runtime
+from hera_sessions.storage.local import ROUTE, LocalStorage, S3Error
+
+logger = logging.getLogger("hera_sessions.localserver")
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+_FORM_OVERHEAD = 64 * 1024  # room for the form fields around the file in a POST upload
+
+
+def http_api_event(
+    method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str = "127.0.0.1"
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event for one HTTP request."""
+    parts = urlsplit(target)
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    now = datetime.now(UTC)
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "local",
+            "apiId": "local",
+            "domainName": lowered.get("host", "localhost"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": parts.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": text if body else None,
+        "isBase64Encoded": encoded,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if "cookie" in lowered:
+        event["cookies"] = [c.strip() for c in lowered["cookie"].split(";")]
+    return event
+
+
+def s3_error_xml(error: S3Error, resource: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message>"
+        f"<Resource>{escape(resource)}</Resource><RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+    ).encode()
+
+
+def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | None]:
+    """A multipart/form-data body → (fields before the file, the file's bytes)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        raise S3Error(
+            400,
+            "MalformedPOSTRequest",
+            "The body of your POST request is not well-formed multipart/form-data.",
+        )
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
+        if name == "file":
+            return fields, payload  # S3 ignores every field after the file
+        if isinstance(name, str):
+            fields[name] = payload.decode()
+    return fields, None
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "hera-sessions"
+    protocol_version = "HTTP/1.1"
+    runtime: Runtime  # set on the subclass made by make_server
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+    def log_message(self, format: str, *args: Any) -> None:  # the request line holds signatures: not logged
+        pass
+
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.command != "HEAD" or "Content-Length" not in (headers or {}):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+        self._status = status
+
+    def _body(self, limit: int) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > limit:
+            raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        started = time.perf_counter()
+        self._status = 0
+        path = urlsplit(self.path).path
+        try:
+            if path == ROUTE or path.startswith(ROUTE + "/"):
+                self._object(path)
+            elif self.command in ("GET", "HEAD") and (path == "/" or path.startswith("/web/")):
+                self._static(path)
+            else:
+                self._api()
+        finally:
+            logger.info("%s %s %s %.1fms", self.command, path, self._status, (time.perf_counter() - started) * 1000)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _handle
+
+    # -- the API -----------------------------------------------------------------------------------------
+    def _api(self) -> None:
+        body = self._body(self.runtime.settings.meta_max_bytes + _FORM_OVERHEAD)
+        event = http_api_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
+        answer = self.runtime.handle_http(event)
+        raw = answer.get("body") or ""
+        payload = base64.b64decode(raw) if answer.get("isBase64Encoded") else raw.encode()
+        headers = {k: v for k, v in (answer.get("headers") or {}).items() if k.lower() != "content-length"}
+        self._send(answer["statusCode"], payload, headers)
+
+    # -- the demo page -----------------------------------------------------------------------------------
+    def _static(self, path: str) -> None:
+        name = "index.html" if path == "/" else unquote(path.removeprefix("/web/"))
+        target = (WEB_DIR / name).resolve()
+        if WEB_DIR.resolve() not in target.parents or not target.is_file():
+            self._send(404, b"Not found", {"Content-Type": "text/plain"})
+            return
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if target.suffix in (".js", ".mjs"):
+            ctype = "text/javascript"
+        self._send(200, target.read_bytes(), {"Content-Type": ctype, "Cache-Control": "no-cache"})
+
+    # -- the local object endpoints (S3's behaviour) -----------------------------------------------------
+    @property
+    def storage(self) -> LocalStorage:
+        storage = self.runtime.service().storage
+        assert isinstance(storage, LocalStorage)
+        return storage
+
+    def _cors(self) -> dict[str, str]:
+        origin = self.headers.get("Origin")
+        allowed = self.runtime.settings.cors_allowed_origins
+        if not origin or not (origin in allowed or "*" in allowed):
+            return {}
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Expose-Headers": "ETag",
+            "Access-Control-Max-Age": "3000",
+            "Vary": "Origin",
+        }
+
+    def _object(self, path: str) -> None:
+        key = unquote(path[len(ROUTE) + 1 :])
+        cors = self._cors()
+        try:
+            if self.command == "OPTIONS":
+                self._preflight(cors)
+                return
+            query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            if self.command == "PUT":
+                self._put(key, query, cors)
+            elif self.command == "POST" and not key:
+                self._post(cors)
+            elif self.command in ("GET", "HEAD"):
+                self._get(key, query, cors)
+            else:
+                raise S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+        except S3Error as error:
+            self.close_connection = True  # the body may be unread
+            headers = {"Content-Type": "application/xml", "x-amz-error-code": error.code, **cors}
+            self._send(error.status, s3_error_xml(error, "/" + key), headers)
+
+    def _preflight(self, cors: dict[str, str]) -> None:
+        method = self.headers.get("Access-Control-Request-Method", "")
+        if not cors or method not in ("GET", "PUT", "POST", "HEAD"):
+            raise S3Error(403, "AccessForbidden", "CORSResponse: This CORS request is not allowed.")
+        requested = self.headers.get("Access-Control-Request-Headers")
+        headers = {**cors, "Access-Control-Allow-Methods": "GET, PUT, POST, HEAD"}
+        if requested:
+            headers["Access-Control-Allow-Headers"] = requested
+        self._send(200, b"", headers)
+
+    def _put(self, key: str, query: dict[str, str], cors: dict[str, str]) -> None:
+        length = self.headers.get("Content-Length")
+        self.storage.verify_put(key, query, self.headers.get("Content-Type"), int(length) if length else None)
+        stored = self.storage.write(key, self._body(int(query["X-Hera-Size"])))
+        self._send(200, b"", {"ETag": stored.etag, **cors})
+
+    def _post(self, cors: dict[str, str]) -> None:
+        ctype = self.headers.get("Content-Type", "")
+        if not ctype.startswith("multipart/form-data"):
+            raise S3Error(412, "PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data")
+        body = self._body(self.runtime.settings.upload_max_bytes + _FORM_OVERHEAD)
+        fields, file = parse_form(ctype, body)
+        if file is None:
+            raise S3Error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
+        key = self.storage.verify_post(fields, len(file))
+        stored = self.storage.write(key, file)
+        self._send(204, b"", {"ETag": stored.etag, "Location": f"/{key}", **cors})
+
+    def _get(self, key: str, query: dict[str, str], cors: dict[str, str]) -> None:
+        ctype, disposition = self.storage.verify_get(key, query)
+        target = self.storage.open(key)
+        body = target.read_bytes()
+        headers = {
+            "Content-Type": ctype or "application/octet-stream",
+            "Content-Disposition": disposition,
+            "ETag": f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"',
+            "Cache-Control": "private, max-age=60",
+            **cors,
+        }
+        self._send(200, body, headers)
+
+
+class LocalServer:
+    """The local server on a thread (tests) or in the foreground (``make dev``)."""
+
+    def __init__(self, runtime: Runtime, host: str | None = None, port: int | None = None) -> None:
+        self.runtime = runtime
+        handler = type("BoundHandler", (Handler,), {"runtime": runtime})
+        self.httpd = ThreadingHTTPServer(
+            (host or runtime.settings.host, runtime.settings.port if port is None else port), handler
+        )
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LocalServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="hera-local", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread:
+            self._thread.join(5)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def serve(overrides: dict[str, str] | None = None) -> None:
+    """Run until Ctrl-C or SIGTERM; the runtime is built before the first request, so bad settings fail fast."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from hera_sessions.errors import ConfigError
+
+    runtime = Runtime(overrides)
+    try:
+        runtime.service()
+    except ConfigError as exc:
+        print(f"hera-sessions: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    server = LocalServer(runtime)
+    settings = runtime.settings
+    print(
+        f"hera-sessions serving {server.url} (storage: {settings.storage_backend}, "
+        f"metadata: {settings.session_type}, data: {settings.sessions_dir}); Ctrl-C stops it",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+        runtime.service().metadata.close()
+        print("hera-sessions stopped", flush=True)
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,0 +1,171 @@
+"""The domain's values: frozen dataclasses, JSON-ready through ``to_json``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds → ``2026-11-29T05:42:14Z`` (what the API shows)."""
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    session_id: str
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    session_id: str
+    token: str
+    expires_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "token": self.token, "expires_at": iso(self.expires_at)}
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    path: str
+    size: int
+    content_type: str
+    etag: str | None
+    uploaded_at: float
+    sequencer: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "content_type": self.content_type,
+            "etag": self.etag,
+            "uploaded_at": iso(self.uploaded_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRequest:
+    path: str
+    content_type: str
+    size: int
+    method: Literal["PUT", "POST"] = "PUT"
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What the metadata store holds for a pending upload ticket."""
+
+    path: str
+    size: int
+    content_type: str
+    expires_at: float
+    upload_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPart:
+    part_number: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTicket:
+    """The answer to ``POST /uploads``: everything a client needs to send the bytes itself."""
+
+    protocol: str
+    method: str
+    url: str
+    key: str
+    expires_at: float
+    headers: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+    upload_id: str | None = None
+    part_size: int | None = None
+    parts: tuple[UploadPart, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "protocol": self.protocol,
+            "method": self.method,
+            "url": self.url,
+            "headers": self.headers,
+            "fields": self.fields,
+            "key": self.key,
+            "upload_id": self.upload_id,
+            "expires_at": iso(self.expires_at),
+        }
+        if self.parts:
+            body["part_size"] = self.part_size
+            body["parts"] = [{"part_number": p.part_number, "url": p.url} for p in self.parts]
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """An object as storage reports it (listing, head)."""
+
+    key: str
+    size: int
+    etag: str | None
+    content_type: str | None
+    last_modified: float
+    version: str | None = None
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageEvent:
+    """One storage notification, whatever the cloud: the key is already decoded.
+
+    ``sequencer`` orders events on the same key (S3's ``sequencer``, GCS's zero-padded generation,
+    Azure's ``sequencer``); the greater wins, equal means the same event.
+    """
+
+    kind: EventKind
+    key: str
+    sequencer: str | None
+    size: int | None = None
+    etag: str | None = None
+    content_type: str | None = None
+    event_time: float = 0.0
+    event_id: str | None = None
+    source: str = "s3"
+
+
+class Outcome(StrEnum):
+    """What recording one storage event did."""
+
+    RECORDED = "recorded"
+    REMOVED = "removed"
+    DUPLICATE = "duplicate"  # the same event again (equal sequencer)
+    STALE = "stale"  # an older event than what is already recorded
+    ERASED = "erased"  # the session was erased: the object must go
+    REJECTED = "rejected"  # the object breaks the rules (size, type, quota): the object must go
+    UNKNOWN_SESSION = "unknown_session"  # no such live session: left to the bucket lifecycle
+    SKIPPED = "skipped"  # not ours (outside sessions/, a test event)
+
+    @property
+    def deletes_object(self) -> bool:
+        return self in (Outcome.ERASED, Outcome.REJECTED)
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    event: StorageEvent
+    outcome: Outcome
+    reason: str = ""

@@ -1,0 +1,52 @@
+"""The server-side read API: what the AI backend (the seed's "ADK/Backend") imports.
+
+It reads session documents and files without knowing the Redis layout, the object keys or the encoding
+of stored documents (large ones are stored compressed: this is their only reader besides the HTTP API).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hera_sessions.models import FileRecord
+from hera_sessions.runtime import Runtime
+from hera_sessions.service import SessionService
+
+
+class SessionReader:
+    def __init__(self, service: SessionService) -> None:
+        self._service = service
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, str] | None = None) -> SessionReader:
+        """A reader configured like the service itself (the same environment variables)."""
+        return cls(Runtime(dict(overrides or {})).service())
+
+    def exists(self, session_id: str) -> bool:
+        return self._service.metadata.get_session(session_id) is not None
+
+    def document(self, session_id: str, name: str, default: Any = None) -> Any:
+        """A JSON document (``user_profile``, ``conversation``, ...), or ``default`` when absent."""
+        from hera_sessions.errors import NotFoundError
+
+        try:
+            return self._service.get_meta(session_id, name)
+        except NotFoundError as exc:
+            if exc.code == "meta_not_found":
+                return default
+            raise
+
+    def files(self, session_id: str) -> list[FileRecord]:
+        return self._service.list_files(session_id)
+
+    def download_url(self, session_id: str, path: str) -> str:
+        """A signed URL (or a signed CDN URL) valid for ``DOWNLOAD_URL_TTL`` seconds."""
+        return self._service.download(session_id, path).url
+
+    def read(self, session_id: str, path: str) -> bytes:
+        """The file's bytes, fetched from storage by the server (for models that take bytes, not URLs)."""
+        from hera_sessions import keys
+
+        record = self._service.get_file(session_id, path)
+        return self._service.storage.read(keys.object_key(session_id, record.path))
