@@ -130,7 +130,7 @@ class RedisMetadataStore(MetadataStore):
 
         sess, _, erased = self._keys(session_id)
 
-        def run() -> list[Any]:
+        def run(reload: bool = True) -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             pipe.hget(sess, "@c")
             pipe.pttl(sess)
@@ -178,7 +178,7 @@ class RedisMetadataStore(MetadataStore):
     def _fields(self, session_id: str) -> dict[str, str]:
         sess, _, erased = self._keys(session_id)
 
-        def run() -> list[Any]:
+        def run(reload: bool = True) -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             pipe.exists(erased)
             pipe.hgetall(sess)
@@ -219,21 +219,20 @@ class RedisMetadataStore(MetadataStore):
             by_session[event.session_id].append(index)
         head = [int(now), ttl, limits.max_files, limits.max_bytes, limits.upload_max]
 
-        def run() -> list[Any]:
+        def run(reload: bool = True) -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             for session_id, indexes in by_session.items():
-                pipe.evalsha(
-                    self._apply.sha,
-                    3,
-                    *self._keys(session_id),
-                    *head,
-                    *(events[i].to_wire() for i in indexes),
-                )
+                # execute_command, not pipe.evalsha: redis-py blocks that method in cluster pipelines,
+                # though every key of one call shares a slot (the session id is the hash tag).
+                wire = (events[i].to_wire() for i in indexes)
+                pipe.execute_command("EVALSHA", self._apply.sha, 3, *self._keys(session_id), *head, *wire)
             try:
                 return pipe.execute()
             except NoScriptError:  # a new or restarted node: load the script everywhere, then once more
+                if not reload:
+                    raise
                 self.client.script_load(redis_scripts.APPLY)
-                return run()
+                return run(reload=False)
 
         results: list[tuple[Outcome, str]] = [(Outcome.SKIPPED, "")] * len(events)
         for indexes, answers in zip(by_session.values(), self._call(run), strict=True):
@@ -253,7 +252,7 @@ class RedisMetadataStore(MetadataStore):
     def get_meta(self, session_id: str, name: str) -> bytes | None:
         sess, meta, erased = self._keys(session_id)
 
-        def run() -> list[Any]:
+        def run(reload: bool = True) -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             pipe.exists(erased)
             pipe.exists(sess)

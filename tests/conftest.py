@@ -1,0 +1,175 @@
+"""Real servers, started once per test session on free loopback ports; never one that happens to run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+SERVICE_KEY = "test-service-key"
+
+
+def free_port(below: int = 65536) -> int:
+    """A free loopback port (below ``below``: a cluster node also listens on its port + 10000)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port < below:
+            return port
+
+
+def wait_for_port(port: int, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {port} after {timeout}s")
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A sample event from events/ (the same files `sam local invoke -e` takes)."""
+    return json.loads((EVENTS / name).read_text())
+
+
+class RedisServer:
+    """One redis-server process on a free port, with no persistence, in its own folder."""
+
+    def __init__(self, workdir: Path, *extra: str, cluster: bool = False) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not on PATH: `make test` installs it (scripts/install-debian-packages.sh)")
+        self.port = free_port(below=55000 if cluster else 65536)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.args = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--maxmemory-policy",
+            "noeviction",
+            *(("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf") if cluster else ()),
+            *extra,
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def flush(self) -> None:
+        subprocess.run(["redis-cli", "-p", str(self.port), "FLUSHALL"], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RedisServer]]:
+    """A 3-node Redis Cluster (three primaries, no replicas)."""
+    base = tmp_path_factory.mktemp("cluster")
+    nodes: list[RedisServer] = []
+    try:
+        for i in range(3):
+            nodes.append(RedisServer(base / f"n{i}", cluster=True))
+        _form_cluster(nodes)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def _form_cluster(nodes: list[RedisServer]) -> None:
+    subprocess.run(
+        ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes), "--cluster-yes"],
+        check=True,
+        capture_output=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        info = subprocess.run(
+            ["redis-cli", "-p", str(nodes[0].port), "CLUSTER", "INFO"], capture_output=True, text=True
+        ).stdout
+        if "cluster_state:ok" in info:
+            break
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def sessions_dir(tmp_path: Path) -> Path:
+    return tmp_path / "sessions"
+
+
+@pytest.fixture
+def local_env(sessions_dir: Path) -> dict[str, str]:
+    """Settings for the embedded default: files and metadata on disk."""
+    return {
+        "STORAGE_MODE": "local",
+        "SESSION_TYPE": "local",
+        "SESSIONS_DIR": str(sessions_dir),
+        "TOKEN_SECRET": "test-token-secret",
+        "SERVICE_API_KEYS": SERVICE_KEY,
+    }
+
+
+@pytest.fixture
+def make_runtime() -> Iterator[Callable[[dict[str, str]], Any]]:
+    from hera_sessions.runtime import Runtime
+
+    made: list[Runtime] = []
+
+    def make(env: dict[str, str]) -> Runtime:
+        runtime = Runtime(env)
+        made.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in made:
+        if runtime._service is not None:
+            runtime._service.metadata.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests pass settings explicitly; nothing leaks in from the developer's shell."""
+    for name in list(os.environ):
+        if name in {"STORAGE_MODE", "SESSION_TYPE", "REDIS_URL", "SESSIONS_DIR", "SERVICE_API_KEYS", "TOKEN_SECRET"}:
+            monkeypatch.delenv(name)

@@ -1,0 +1,291 @@
+"""One contract, every metadata store: local disk, Redis, Redis Cluster."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hera_sessions.errors import GoneError, NotFoundError, QuotaExceededError
+from hera_sessions.keys import new_session_id
+from hera_sessions.metadata.base import CheckedEvent, Limits, MetadataStore
+from hera_sessions.metadata.local import LocalMetadataStore
+from hera_sessions.metadata.redis import RedisMetadataStore
+from hera_sessions.models import EventKind, FileRecord, Outcome, Reservation
+
+LIMITS = Limits(max_files=3, max_bytes=1000, upload_max=500)
+TTL = 3600
+
+
+def created(sid: str, path: str, seq: str | None, size: int = 100, **kw: object) -> CheckedEvent:
+    return CheckedEvent(sid, path, EventKind.CREATED, seq, size=size, type_guess="image/png", **kw)  # type: ignore[arg-type]
+
+
+def removed(sid: str, path: str, seq: str | None) -> CheckedEvent:
+    return CheckedEvent(sid, path, EventKind.REMOVED, seq)
+
+
+class MetadataContract:
+    @pytest.fixture
+    def store(self) -> Iterator[MetadataStore]:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def sid(self, store: MetadataStore) -> str:
+        session_id = new_session_id()
+        store.create_session(session_id, time.time(), TTL)
+        return session_id
+
+    def apply(self, store: MetadataStore, *events: CheckedEvent) -> list[Outcome]:
+        return [o for o, _ in store.apply_events(events, LIMITS, time.time(), TTL)]
+
+    # -- sessions ----------------------------------------------------------------------------------------
+    def test_a_new_session_is_live_with_its_ttl(self, store: MetadataStore, sid: str) -> None:
+        info = store.get_session(sid)
+        assert info is not None
+        assert info.expires_at == pytest.approx(time.time() + TTL, abs=5)
+        assert store.list_files(sid) == []
+
+    def test_an_unknown_session_is_not_found(self, store: MetadataStore) -> None:
+        assert store.get_session(new_session_id()) is None
+        with pytest.raises(NotFoundError):
+            store.list_files(new_session_id())
+
+    def test_a_session_expires_after_its_ttl(self, store: MetadataStore) -> None:
+        sid = new_session_id()
+        store.create_session(sid, time.time(), 1)
+        time.sleep(2.1)
+        assert store.get_session(sid) is None
+
+    def test_erase_forgets_everything_and_stays_erased(self, store: MetadataStore, sid: str) -> None:
+        store.put_meta(sid, "user_profile", b'{"age":30}', time.time(), TTL)
+        self.apply(store, created(sid, "photos/a.png", "01"))
+        store.erase(sid, 60)
+        assert store.is_erased(sid)
+        assert store.get_session(sid) is None
+        with pytest.raises(GoneError):
+            store.list_files(sid)
+        with pytest.raises(GoneError):
+            store.get_meta(sid, "user_profile")
+        assert self.apply(store, created(sid, "photos/b.png", "02")) == [Outcome.ERASED]
+        with pytest.raises(GoneError):
+            store.reserve_upload(sid, Reservation("photos/c.png", 10, "image/png", time.time() + 60), LIMITS, 0, TTL)
+
+    # -- documents ---------------------------------------------------------------------------------------
+    def test_documents_round_trip_and_delete(self, store: MetadataStore, sid: str) -> None:
+        big = ('{"turns":[' + ",".join(f'{{"text":"turn {i} of the conversation"}}' for i in range(300)) + "]}").encode()
+        store.put_meta(sid, "conversation", big, time.time(), TTL)
+        store.put_meta(sid, "user_profile", b'{"age":30}', time.time(), TTL)
+        assert store.get_meta(sid, "conversation") == big
+        assert store.get_meta(sid, "user_profile") == b'{"age":30}'
+        assert store.delete_meta(sid, "user_profile", time.time(), TTL) is True
+        assert store.delete_meta(sid, "user_profile", time.time(), TTL) is False
+        assert store.get_meta(sid, "user_profile") is None
+
+    def test_documents_need_a_live_session(self, store: MetadataStore) -> None:
+        with pytest.raises(NotFoundError):
+            store.put_meta(new_session_id(), "x", b"{}", time.time(), TTL)
+
+    def test_a_write_refreshes_the_ttl(self, store: MetadataStore) -> None:
+        sid = new_session_id()
+        store.create_session(sid, time.time(), 2)
+        store.put_meta(sid, "x", b"{}", time.time(), TTL)
+        time.sleep(2.2)
+        assert store.get_session(sid) is not None
+        assert store.get_meta(sid, "x") == b"{}"
+
+    # -- quotas ------------------------------------------------------------------------------------------
+    def reserve(self, store: MetadataStore, sid: str, path: str, size: int, ttl: float = 60) -> None:
+        store.reserve_upload(sid, Reservation(path, size, "image/png", time.time() + ttl), LIMITS, time.time(), TTL)
+
+    def test_reservations_count_against_the_quota(self, store: MetadataStore, sid: str) -> None:
+        for i in range(3):
+            self.reserve(store, sid, f"p/{i}.png", 10)
+        with pytest.raises(QuotaExceededError):
+            self.reserve(store, sid, "p/3.png", 10)
+
+    def test_asking_again_for_a_path_replaces_its_ticket(self, store: MetadataStore, sid: str) -> None:
+        for _ in range(5):
+            self.reserve(store, sid, "p/0.png", 400)
+        self.reserve(store, sid, "p/1.png", 500)
+        assert len(store.reservations(sid)) == 2
+        with pytest.raises(QuotaExceededError):
+            self.reserve(store, sid, "p/2.png", 101)  # 900 + 101 bytes
+
+    def test_expired_tickets_release_their_quota(self, store: MetadataStore, sid: str) -> None:
+        for i in range(3):
+            self.reserve(store, sid, f"p/{i}.png", 10, ttl=1)
+        time.sleep(1.1)
+        self.reserve(store, sid, "p/3.png", 10)
+        assert [r.path for r in store.reservations(sid)] == ["p/3.png"]
+
+    def test_a_recorded_file_and_its_new_ticket_count_once(self, store: MetadataStore, sid: str) -> None:
+        self.reserve(store, sid, "p/0.png", 100)
+        assert self.apply(store, created(sid, "p/0.png", "01", size=100)) == [Outcome.RECORDED]
+        self.reserve(store, sid, "p/0.png", 900)  # overwriting: the 900 replaces the 100
+        self.reserve(store, sid, "p/1.png", 100)
+        with pytest.raises(QuotaExceededError):
+            self.reserve(store, sid, "p/2.png", 1)
+
+    # -- events ------------------------------------------------------------------------------------------
+    def test_created_then_removed(self, store: MetadataStore, sid: str) -> None:
+        self.reserve(store, sid, "photos/a.png", 100)
+        assert self.apply(store, created(sid, "photos/a.png", "0A", etag="abc")) == [Outcome.RECORDED]
+        [record] = store.list_files(sid)
+        assert (record.path, record.size, record.content_type, record.etag) == ("photos/a.png", 100, "image/png", "abc")
+        assert store.reservations(sid) == []
+        assert self.apply(store, removed(sid, "photos/a.png", "0B")) == [Outcome.REMOVED]
+        assert store.list_files(sid) == []
+
+    def test_duplicates_are_idempotent(self, store: MetadataStore, sid: str) -> None:
+        event = created(sid, "photos/a.png", "0A")
+        assert self.apply(store, event, event) == [Outcome.RECORDED, Outcome.DUPLICATE]
+        assert self.apply(store, event) == [Outcome.DUPLICATE]
+
+    def test_a_late_created_never_resurrects_a_deleted_file(self, store: MetadataStore, sid: str) -> None:
+        assert self.apply(store, removed(sid, "photos/a.png", "0B"), created(sid, "photos/a.png", "0A")) == [
+            Outcome.REMOVED,
+            Outcome.STALE,
+        ]
+        assert store.list_files(sid) == []
+
+    def test_a_late_removed_never_removes_a_newer_upload(self, store: MetadataStore, sid: str) -> None:
+        out = self.apply(
+            store, created(sid, "photos/a.png", "0C", size=7), removed(sid, "photos/a.png", "0B")
+        )
+        assert out == [Outcome.RECORDED, Outcome.STALE]
+        assert [r.size for r in store.list_files(sid)] == [7]
+
+    def test_sequencers_compare_by_s3s_padding_rule(self, store: MetadataStore, sid: str) -> None:
+        # "0A" padded to "0A00" is greater than "09FF": the longer is not automatically later
+        self.apply(store, created(sid, "photos/a.png", "09FF", size=1))
+        assert self.apply(store, created(sid, "photos/a.png", "0A", size=2)) == [Outcome.RECORDED]
+        assert self.apply(store, created(sid, "photos/a.png", "0A00")) == [Outcome.DUPLICATE]
+
+    def test_events_without_a_sequencer_apply_in_arrival_order(self, store: MetadataStore, sid: str) -> None:
+        assert self.apply(store, created(sid, "photos/a.png", None), removed(sid, "photos/a.png", None)) == [
+            Outcome.RECORDED,
+            Outcome.REMOVED,
+        ]
+        assert store.list_files(sid) == []
+
+    def test_an_object_larger_than_declared_is_rejected(self, store: MetadataStore, sid: str) -> None:
+        self.reserve(store, sid, "photos/a.png", 50)
+        [(outcome, reason)] = store.apply_events([created(sid, "photos/a.png", "01", size=51)], LIMITS, time.time(), TTL)
+        assert outcome is Outcome.REJECTED
+        assert "51 bytes" in reason
+        assert store.list_files(sid) == []
+
+    def test_a_type_that_differs_from_the_ticket_is_rejected(self, store: MetadataStore, sid: str) -> None:
+        self.reserve(store, sid, "photos/a.png", 50)
+        out = self.apply(store, created(sid, "photos/a.png", "01", size=5, content_type="image/jpeg"))
+        assert out == [Outcome.REJECTED]
+
+    def test_an_object_without_a_ticket_takes_its_type_from_the_extension(self, store: MetadataStore, sid: str) -> None:
+        assert self.apply(store, created(sid, "photos/a.png", "01", size=5)) == [Outcome.RECORDED]
+        assert store.list_files(sid)[0].content_type == "image/png"
+        no_type = CheckedEvent(sid, "photos/b.bin", EventKind.CREATED, "01", size=5)
+        assert self.apply(store, no_type) == [Outcome.REJECTED]
+
+    def test_a_stateless_problem_rejects(self, store: MetadataStore, sid: str) -> None:
+        assert self.apply(store, created(sid, "photos/a.png", "01", problem="it is empty")) == [Outcome.REJECTED]
+
+    def test_recording_rechecks_the_quota(self, store: MetadataStore, sid: str) -> None:
+        out = self.apply(store, *(created(sid, f"p/{i}.png", "01") for i in range(4)))
+        assert out == [Outcome.RECORDED] * 3 + [Outcome.REJECTED]
+
+    def test_unknown_sessions_are_left_alone(self, store: MetadataStore) -> None:
+        assert self.apply(store, created(new_session_id(), "photos/a.png", "01")) == [Outcome.UNKNOWN_SESSION]
+
+    def test_a_batch_spans_sessions_in_order(self, store: MetadataStore) -> None:
+        sids = [new_session_id() for _ in range(5)]
+        for s in sids:
+            store.create_session(s, time.time(), TTL)
+        events = [created(s, f"p/{i}.png", f"0{i}", size=1) for i in range(2) for s in sids]
+        assert self.apply(store, *events) == [Outcome.RECORDED] * 10
+        assert all(len(store.list_files(s)) == 2 for s in sids)
+
+    def test_forget_and_replace_files(self, store: MetadataStore, sid: str) -> None:
+        self.apply(store, created(sid, "p/a.png", "01"), created(sid, "p/b.png", "01"))
+        forgotten = store.forget_file(sid, "p/a.png", time.time(), TTL)
+        assert forgotten is not None and forgotten.path == "p/a.png"
+        assert store.forget_file(sid, "p/a.png", time.time(), TTL) is None
+        store.replace_files(sid, [FileRecord("p/c.png", 3, "image/png", "e", 1.0)], time.time(), TTL)
+        assert [r.path for r in store.list_files(sid)] == ["p/c.png"]
+        assert store.get_file(sid, "p/c.png") == FileRecord("p/c.png", 3, "image/png", "e", 1.0)
+
+    def test_every_order_of_create_and_delete_ends_the_same(self, store: MetadataStore) -> None:
+        """Duplicates and every order of a key's events: the greatest sequencer decides."""
+        history = [
+            created("", "p/a.png", "01", size=1),
+            removed("", "p/a.png", "02"),
+            created("", "p/a.png", "03", size=3),
+            removed("", "p/a.png", "04"),
+            created("", "p/a.png", "05", size=5),
+        ]
+        for order in itertools.islice(itertools.permutations(range(5)), 0, None, 7):
+            sid = new_session_id()
+            store.create_session(sid, time.time(), TTL)
+            events = [CheckedEvent(**{**_fields(history[i]), "session_id": sid}) for i in order]
+            self.apply(store, *events, *events[:2])  # with duplicates
+            assert [r.size for r in store.list_files(sid)] == [5], order
+
+
+def _fields(event: CheckedEvent) -> dict[str, object]:
+    return {f: getattr(event, f) for f in CheckedEvent.__dataclass_fields__}
+
+
+class TestLocalMetadata(MetadataContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[MetadataStore]:
+        yield LocalMetadataStore(tmp_path)
+
+
+class TestRedisMetadata(MetadataContract):
+    @pytest.fixture
+    def store(self, redis_server) -> Iterator[MetadataStore]:  # type: ignore[no-untyped-def]
+        store = RedisMetadataStore.from_url(redis_server.url)
+        yield store
+        store.close()
+
+
+class TestRedisClusterMetadata(MetadataContract):
+    @pytest.fixture
+    def store(self, redis_cluster) -> Iterator[MetadataStore]:  # type: ignore[no-untyped-def]
+        store = RedisMetadataStore.from_url(f"redis://127.0.0.1:{redis_cluster[0].port}/0", cluster=True)
+        yield store
+        store.close()
+
+
+def test_local_and_redis_agree_on_random_histories(tmp_path: Path, redis_server) -> None:  # type: ignore[no-untyped-def]
+    """The Lua rules and their Python twin give the same outcomes and records on random event streams."""
+    rng = random.Random(7)
+    local = LocalMetadataStore(tmp_path)
+    remote = RedisMetadataStore.from_url(redis_server.url)
+    for _ in range(25):
+        sid = new_session_id()
+        now = time.time()
+        for store in (local, remote):
+            store.create_session(sid, now, TTL)
+        events = []
+        for _ in range(30):
+            path = f"p/{rng.randrange(5)}.png"
+            seq = None if rng.random() < 0.1 else f"{rng.randrange(1, 40):02X}"
+            if rng.random() < 0.2:
+                size = rng.randrange(1, 400)
+                for store in (local, remote):
+                    try:
+                        store.reserve_upload(sid, Reservation(path, size, "image/png", now + 60), LIMITS, now, TTL)
+                    except QuotaExceededError:
+                        pass
+            if rng.random() < 0.6:
+                events.append(created(sid, path, seq, size=rng.randrange(1, 450)))
+            else:
+                events.append(removed(sid, path, seq))
+        assert local.apply_events(events, LIMITS, now, TTL) == remote.apply_events(events, LIMITS, now, TTL)
+        assert local.list_files(sid) == remote.list_files(sid)
+    remote.close()

@@ -1,0 +1,443 @@
+/**
+ * The demo page: one session kept in sessionStorage, uploads with progress, a gallery of signed URLs.
+ *
+ * Configuration (all optional): `window.HERA_CONFIG = {baseUrl, method, autoUpload}` set before this module
+ * runs, overridden by the query string (`?method=POST`, `?baseUrl=http://localhost:3001`).
+ */
+import { HeraSessionsClient, formatBytes, safePath } from "./hera-sessions.js";
+
+const config = readConfig();
+const STORAGE_KEY = `hera-sessions:session:${config.baseUrl}`;
+
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const els = {
+  input: /** @type {HTMLInputElement} */ ($("file-input")),
+  dropzone: $("dropzone"),
+  uploadButton: $("upload-button"),
+  eraseButton: /** @type {HTMLButtonElement} */ ($("erase-button")),
+  error: $("error"),
+  status: $("status"),
+  uploads: $("uploads"),
+  gallery: $("gallery"),
+  galleryHeading: $("gallery-heading"),
+  empty: $("empty"),
+  sessionId: $("session-id"),
+};
+
+/** @type {HeraSessionsClient | null} */
+let client = null;
+/** @type {Promise<void> | null} */
+let renewal = null;
+/** Controllers of the uploads in flight (aborted when the session is erased). */
+const inFlight = new Set();
+
+function readConfig() {
+  const given = /** @type {any} */ (window).HERA_CONFIG ?? {};
+  const query = new URLSearchParams(location.search);
+  const method = query.get("method") ?? given.method;
+  return {
+    baseUrl: String(query.get("baseUrl") ?? given.baseUrl ?? "").replace(/\/+$/, ""),
+    method: method ? String(method).toUpperCase() : undefined,
+    autoUpload: given.autoUpload !== false && query.get("autoUpload") !== "false",
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Session
+
+function storedSession() {
+  try {
+    const session = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? "null");
+    if (!session?.session_id || !session?.token) return null;
+    if (session.expires_at && Date.parse(session.expires_at) <= Date.now()) return null;
+    return session;
+  } catch {
+    return null;
+  }
+}
+
+/** Use the stored session, or create one (always a new one when `fresh`). */
+async function openSession({ fresh = false } = {}) {
+  let session = fresh ? null : storedSession();
+  if (!session) {
+    session = await HeraSessionsClient.createSession({ baseUrl: config.baseUrl });
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+  }
+  client = new HeraSessionsClient({ baseUrl: config.baseUrl, sessionId: session.session_id, token: session.token });
+  els.sessionId.textContent = session.session_id;
+}
+
+/** Open a session if the page has none yet (the first try failed); false (and an error shown) if it cannot. */
+async function ensureSession() {
+  if (client) return true;
+  try {
+    await openSession();
+    return true;
+  } catch (err) {
+    showError(`The photo service could not be reached. ${describe(err)}`);
+    return false;
+  }
+}
+
+/** The session itself is gone, expired or not ours: a new one is needed. */
+function sessionGone(err) {
+  return err?.details?.source === "api" && [401, 403, 404, 410].includes(err.status);
+}
+
+/** Replace the session `stale` once, however many calls found it gone at the same time. */
+function renewSession(stale) {
+  if (client !== stale) return Promise.resolve();
+  renewal ??= openSession({ fresh: true })
+    .then(() => {
+      clearGallery();
+      say("Your session had ended, so a new one was started.");
+    })
+    .finally(() => {
+      renewal = null;
+    });
+  return renewal;
+}
+
+/** Run `fn(client)`; if the session turns out to be gone, start a new one and try once more. */
+async function withSession(fn) {
+  if (renewal) await renewal;
+  const used = /** @type {HeraSessionsClient} */ (client);
+  try {
+    return await fn(used);
+  } catch (err) {
+    if (!sessionGone(err)) throw err;
+    await renewSession(used);
+    return fn(/** @type {HeraSessionsClient} */ (client));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Messages
+
+function say(text) {
+  els.status.textContent = text;
+}
+
+function showError(text) {
+  const line = document.createElement("p");
+  line.textContent = text;
+  els.error.append(line);
+}
+
+function clearErrors() {
+  els.error.replaceChildren();
+}
+
+/** The size limit in words, from the error's details or the server's message; null if unknown. */
+function limitPhrase(err) {
+  const details = err.details ?? {};
+  const bytes = Number(details.max_bytes ?? details.limit ?? details.fields?.MaxSizeAllowed);
+  if (Number.isFinite(bytes) && bytes > 0) return `the limit is ${formatBytes(bytes)}`;
+  const found = /(?:limit|at most|maximum|max|up to)\D{0,24}?(\d[\d.,]*)\s*(bytes|[KMGT]i?B)\b/i.exec(err.message);
+  if (!found) return null;
+  const [, amount, unit] = found;
+  const size = unit.toLowerCase() === "bytes" ? formatBytes(Number(amount.replace(/,/g, ""))) : `${amount} ${unit.replace("i", "")}`;
+  return `the limit is ${size}`;
+}
+
+/**
+ * An error in words a person understands.
+ * @param {any} err
+ * @param {string} [name] the file's name as the person knows it
+ */
+function describe(err, name) {
+  const who = name ? `“${name}”` : "The file";
+  const message = String(err?.message ?? err);
+  switch (err?.code) {
+    case "too_large": {
+      const limit = limitPhrase(err);
+      return limit ? `${who} is too large: ${limit}.` : `${who} is too large. ${message}`;
+    }
+    case "content_type_not_allowed":
+      return `${who} is not a supported type: use PNG, JPEG, WebP or HEIC.`;
+    case "extension_mismatch":
+    case "invalid_path":
+      return `${who} has a name that cannot be used. ${message}`;
+    case "quota_exceeded":
+      return `${who} was not uploaded: this session is full. ${message}`;
+    case "network_error":
+      return `${who} could not be sent: the connection failed. Check your network and try again.`;
+    case "timeout":
+      return `${who} could not be sent in time. Please try again.`;
+    case "upload_url_expired":
+      return `${who} took too long to start uploading. Please try again.`;
+    case "unavailable":
+    case "storage_unavailable":
+    case "metadata_unavailable":
+    case "server_error":
+      return `The service is busy right now, so ${name ? who : "that"} did not go through. Please try again in a moment.`;
+    case "aborted":
+      return `${who} was cancelled.`;
+    default:
+      return name ? `${who}: ${message}` : message;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Gallery
+
+function galleryItem(path) {
+  return [...els.gallery.children].find((item) => /** @type {HTMLElement} */ (item).dataset.path === path);
+}
+
+function updateEmpty() {
+  els.empty.hidden = els.gallery.childElementCount > 0;
+}
+
+function clearGallery() {
+  els.gallery.replaceChildren();
+  updateEmpty();
+}
+
+/** Show (or refresh) a photo; `record` may lack a URL, which is then fetched. */
+function showPhoto(record, { first = true } = {}) {
+  const item = document.createElement("li");
+  item.className = "photo";
+  item.dataset.testid = "gallery-item";
+  item.dataset.path = record.path;
+
+  const frame = document.createElement("div");
+  frame.className = "thumb";
+  const img = document.createElement("img");
+  img.alt = record.path;
+  img.loading = "lazy";
+  img.decoding = "async";
+  let refreshed = false;
+  img.addEventListener("error", async () => {
+    // A signed URL may have expired: ask once for a new one, then give up (e.g. HEIC outside Safari).
+    if (!refreshed && client) {
+      refreshed = true;
+      try {
+        img.src = (await client.getDownloadUrl(record.path)).url;
+        return;
+      } catch {
+        // fall through
+      }
+    }
+    frame.classList.add("no-preview");
+    frame.dataset.label = "No preview";
+  });
+  frame.append(img);
+
+  const caption = document.createElement("div");
+  caption.className = "caption";
+  const path = document.createElement("span");
+  path.className = "path";
+  path.textContent = record.path;
+  const size = document.createElement("span");
+  size.className = "size";
+  size.textContent = formatBytes(record.size);
+  caption.append(path, size);
+
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "delete";
+  remove.textContent = "Delete";
+  remove.setAttribute("aria-label", `Delete ${record.path}`);
+  remove.addEventListener("click", () => deletePhoto(item, remove));
+
+  item.append(frame, caption, remove);
+  galleryItem(record.path)?.remove();
+  if (first) els.gallery.prepend(item);
+  else els.gallery.append(item);
+  updateEmpty();
+
+  if (record.url) img.src = record.url;
+  else {
+    client
+      ?.getDownloadUrl(record.path)
+      .then((info) => {
+        img.src = info.url;
+      })
+      .catch(() => img.dispatchEvent(new Event("error")));
+  }
+}
+
+async function deletePhoto(item, button) {
+  const path = item.dataset.path;
+  clearErrors();
+  button.disabled = true;
+  try {
+    await /** @type {HeraSessionsClient} */ (client).deleteFile(path);
+  } catch (err) {
+    if (err?.status !== 404) {
+      showError(`Could not delete “${path}”. ${describe(err)}`);
+      button.disabled = false;
+      return;
+    }
+  }
+  // Keep the keyboard where it was: on the next photo's Delete button, else on the heading.
+  const next = item.nextElementSibling ?? item.previousElementSibling;
+  item.remove();
+  updateEmpty();
+  say(`Deleted ${path}.`);
+  /** @type {HTMLElement} */ (next?.querySelector("button.delete") ?? els.galleryHeading).focus();
+}
+
+async function loadGallery() {
+  const files = await withSession((c) => c.listFiles());
+  clearGallery();
+  files
+    .slice()
+    .sort((a, b) => String(b.uploaded_at ?? "").localeCompare(String(a.uploaded_at ?? "")))
+    .forEach((record) => showPhoto(record, { first: false }));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Uploads
+
+function uploadRow(file, path) {
+  const row = document.createElement("li");
+  row.className = "upload";
+  row.dataset.testid = "upload-row";
+  row.dataset.path = path;
+  row.dataset.status = "uploading";
+
+  const name = document.createElement("span");
+  name.className = "name";
+  name.textContent = file.name;
+  const progress = document.createElement("progress");
+  progress.max = Math.max(file.size, 1);
+  progress.value = 0;
+  progress.setAttribute("aria-label", `Upload of ${file.name}`);
+  const status = document.createElement("span");
+  status.className = "row-status";
+  status.textContent = "Starting…";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "cancel";
+  cancel.textContent = "Cancel";
+  cancel.setAttribute("aria-label", `Cancel ${file.name}`);
+
+  row.append(name, progress, status, cancel);
+  els.uploads.prepend(row);
+
+  const setStatus = (state, text) => {
+    row.dataset.status = state;
+    status.textContent = text;
+    if (state !== "uploading") cancel.remove();
+  };
+  return { row, progress, cancel, setStatus };
+}
+
+async function uploadOne(file) {
+  let path;
+  try {
+    path = safePath(file);
+  } catch (err) {
+    showError(describe(err, file.name));
+    return false;
+  }
+  const { progress, cancel, setStatus } = uploadRow(file, path);
+  const controller = new AbortController();
+  inFlight.add(controller);
+  cancel.addEventListener("click", () => controller.abort());
+  try {
+    const record = await withSession((c) =>
+      c.upload(file, {
+        path,
+        method: /** @type {any} */ (config.method),
+        signal: controller.signal,
+        onProgress: ({ loaded, total }) => {
+          progress.value = loaded;
+          setStatus("uploading", `${Math.floor((loaded / Math.max(total, 1)) * 100)}%`);
+        },
+      }),
+    );
+    progress.value = progress.max;
+    setStatus("done", record.recorded ? "Uploaded" : "Uploaded (still being processed)");
+    showPhoto(record);
+    return true;
+  } catch (err) {
+    const text = describe(err, file.name);
+    if (err?.code === "aborted") setStatus("cancelled", "Cancelled");
+    else {
+      setStatus("error", text);
+      showError(text);
+    }
+    return false;
+  } finally {
+    inFlight.delete(controller);
+  }
+}
+
+async function uploadFiles(fileList) {
+  const files = [...(fileList ?? [])];
+  if (files.length === 0) {
+    say("Choose photos first.");
+    return;
+  }
+  clearErrors();
+  if (!(await ensureSession())) return;
+  say(`Uploading ${files.length === 1 ? "1 photo" : `${files.length} photos`}…`);
+  const results = await Promise.all(files.map(uploadOne));
+  const done = results.filter(Boolean).length;
+  say(`${done} of ${files.length} ${files.length === 1 ? "photo" : "photos"} uploaded.`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Erase
+
+async function eraseSession() {
+  clearErrors();
+  els.eraseButton.disabled = true;
+  for (const controller of inFlight) controller.abort();
+  try {
+    try {
+      await client?.erase();
+    } catch (err) {
+      if (!sessionGone(err)) throw err;
+    }
+    clearGallery();
+    els.uploads.replaceChildren();
+    sessionStorage.removeItem(STORAGE_KEY);
+    await openSession({ fresh: true });
+    say("The session was erased. A new, empty session has started.");
+  } catch (err) {
+    showError(`The session could not be erased. ${describe(err)}`);
+  } finally {
+    els.eraseButton.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Wiring
+
+els.input.addEventListener("change", () => {
+  if (config.autoUpload) uploadFiles(els.input.files);
+});
+els.uploadButton.addEventListener("click", () => uploadFiles(els.input.files));
+els.eraseButton.addEventListener("click", eraseSession);
+
+for (const type of ["dragenter", "dragover"]) {
+  els.dropzone.addEventListener(type, (event) => {
+    event.preventDefault();
+    els.dropzone.classList.add("dragover");
+  });
+}
+for (const type of ["dragleave", "drop"]) {
+  els.dropzone.addEventListener(type, () => els.dropzone.classList.remove("dragover"));
+}
+els.dropzone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  uploadFiles(event.dataTransfer?.files);
+});
+// A file dropped next to the zone must not make the browser leave the page to open it.
+for (const type of ["dragover", "drop"]) window.addEventListener(type, (event) => event.preventDefault());
+
+async function start() {
+  updateEmpty();
+  try {
+    await openSession();
+    await loadGallery();
+  } catch (err) {
+    showError(`The photo service could not be reached. ${describe(err)}`);
+  }
+}
+
+start();
