@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -173,3 +174,59 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name in {"STORAGE_MODE", "SESSION_TYPE", "REDIS_URL", "SESSIONS_DIR", "SERVICE_API_KEYS", "TOKEN_SECRET"}:
             monkeypatch.delenv(name)
+
+
+class MotoServer:
+    """moto in server mode over HTTP (S3, SQS, EventBridge, Secrets Manager) in its own process."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "MOTO_DISABLE_GLOBAL_CORS": "true",  # else moto answers every preflight and CORS tests pass falsely
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, timeout=30, proc=self.proc)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def reset(self) -> None:
+        import requests
+
+        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Credentials and endpoints for moto; boto3 reads these from the environment."""
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "ap-northeast-1",
+        "AWS_REGION": "ap-northeast-1",
+        "AWS_ENDPOINT_URL": moto_server.url,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return env

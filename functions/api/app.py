@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
 from hera_sessions.runtime import default as runtime
 
 logger = Logger(service="hera-sessions")

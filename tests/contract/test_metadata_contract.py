@@ -77,7 +77,9 @@ class MetadataContract:
 
     # -- documents ---------------------------------------------------------------------------------------
     def test_documents_round_trip_and_delete(self, store: MetadataStore, sid: str) -> None:
-        big = ('{"turns":[' + ",".join(f'{{"text":"turn {i} of the conversation"}}' for i in range(300)) + "]}").encode()
+        big = (
+            '{"turns":[' + ",".join(f'{{"text":"turn {i} of the conversation"}}' for i in range(300)) + "]}"
+        ).encode()
         store.put_meta(sid, "conversation", big, time.time(), TTL)
         store.put_meta(sid, "user_profile", b'{"age":30}', time.time(), TTL)
         assert store.get_meta(sid, "conversation") == big
@@ -154,9 +156,7 @@ class MetadataContract:
         assert store.list_files(sid) == []
 
     def test_a_late_removed_never_removes_a_newer_upload(self, store: MetadataStore, sid: str) -> None:
-        out = self.apply(
-            store, created(sid, "photos/a.png", "0C", size=7), removed(sid, "photos/a.png", "0B")
-        )
+        out = self.apply(store, created(sid, "photos/a.png", "0C", size=7), removed(sid, "photos/a.png", "0B"))
         assert out == [Outcome.RECORDED, Outcome.STALE]
         assert [r.size for r in store.list_files(sid)] == [7]
 
@@ -175,7 +175,9 @@ class MetadataContract:
 
     def test_an_object_larger_than_declared_is_rejected(self, store: MetadataStore, sid: str) -> None:
         self.reserve(store, sid, "photos/a.png", 50)
-        [(outcome, reason)] = store.apply_events([created(sid, "photos/a.png", "01", size=51)], LIMITS, time.time(), TTL)
+        [(outcome, reason)] = store.apply_events(
+            [created(sid, "photos/a.png", "01", size=51)], LIMITS, time.time(), TTL
+        )
         assert outcome is Outcome.REJECTED
         assert "51 bytes" in reason
         assert store.list_files(sid) == []

@@ -1,0 +1,319 @@
+"""The v1 API through the handler, with HTTP API v2 events: the contract clients rely on."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from hera_sessions.localserver import http_api_event
+from hera_sessions.runtime import Runtime
+from tests.conftest import SERVICE_KEY
+
+SID_PATTERN = r"^[A-Za-z0-9_-]{32}$"
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    @property
+    def code(self) -> str:
+        return str(self.body["error"]["code"])
+
+
+class Api:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: str | None = None,
+    ) -> Answer:
+        all_headers = {"host": "api.example.com", **(headers or {})}
+        if token:
+            all_headers["authorization"] = f"Bearer {token}"
+        data = raw.encode() if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        answer = self.runtime.handle_http(http_api_event(method, path, all_headers, data))
+        text = answer.get("body") or ""
+        parsed = json.loads(text) if text and answer["headers"].get("Content-Type") == "application/json" else text
+        return Answer(answer["statusCode"], parsed, answer["headers"])
+
+    def session(self) -> tuple[str, str]:
+        created = self("POST", "/v1/sessions", token=SERVICE_KEY)
+        assert created.status == 201, created.body
+        return created.body["session_id"], created.body["token"]
+
+    def record(self, sid: str, path: str, body: bytes) -> None:
+        """Store an object as a client would (the local storage then records it through its event)."""
+        service = self.runtime.service()
+        service.storage.write(f"sessions/{sid}/{path}", body)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def api(local_env: dict[str, str], make_runtime: Any) -> Api:
+    return Api(make_runtime({**local_env, "SESSION_MAX_FILES": "3", "SESSION_MAX_BYTES": "1000"}))
+
+
+def upload(api: Api, sid: str, token: str, **body: Any) -> Answer:
+    request = {"path": "photos/user.png", "content_type": "image/png", "size": 100, **body}
+    return api("POST", f"/v1/sessions/{sid}/uploads", request, token)
+
+
+# -- sessions ----------------------------------------------------------------------------------------------
+
+
+def test_creating_a_session_takes_a_service_key(api: Api) -> None:
+    assert api("POST", "/v1/sessions").code == "missing_token"
+    assert api("POST", "/v1/sessions", token="wrong").code == "invalid_service_key"
+    created = api("POST", "/v1/sessions", token=SERVICE_KEY)
+    assert created.status == 201
+    assert set(created.body) == {"session_id", "token", "expires_at"}
+    assert len(created.body["session_id"]) == 32
+    assert created.headers["Cache-Control"] == "no-store"
+
+
+def test_local_mode_without_keys_lets_anyone_create_a_session(local_env: dict[str, str], make_runtime: Any) -> None:
+    env = {k: v for k, v in local_env.items() if k != "SERVICE_API_KEYS"}
+    assert Api(make_runtime(env))("POST", "/v1/sessions").status == 201
+
+
+def test_a_token_reads_its_own_session_only(api: Api) -> None:
+    sid, token = api.session()
+    other_sid, other_token = api.session()
+    assert api("GET", f"/v1/sessions/{sid}/files", token=token).status == 200
+    assert api("GET", f"/v1/sessions/{sid}/files").status == 401
+    assert api("GET", f"/v1/sessions/{sid}/files", token=other_token).code == "invalid_token"
+    assert api("GET", f"/v1/sessions/{sid}/files", token="v1.forged.token").status == 403
+    assert api("GET", f"/v1/sessions/{sid}/files", token=SERVICE_KEY).status == 200  # the backend reads any
+    assert api("GET", f"/v1/sessions/{other_sid}/files", token=token).status == 403
+
+
+def test_malformed_and_unknown_session_ids(api: Api) -> None:
+    _, token = api.session()
+    assert api("GET", "/v1/sessions/short/files", token=token).code == "invalid_session_id"
+    unknown = "A" * 32
+    assert api("GET", f"/v1/sessions/{unknown}/files", token=SERVICE_KEY).code == "session_not_found"
+
+
+# -- uploads -----------------------------------------------------------------------------------------------
+
+
+def test_an_upload_ticket_for_put(api: Api) -> None:
+    sid, token = api.session()
+    answer = upload(api, sid, token, size=500)
+    assert answer.status == 201
+    ticket = answer.body
+    assert ticket["protocol"] == "put"
+    assert ticket["method"] == "PUT"
+    assert ticket["headers"] == {"Content-Type": "image/png"}
+    assert ticket["fields"] == {}
+    assert ticket["key"] == f"sessions/{sid}/photos/user.png"
+    assert ticket["upload_id"] is None
+    assert ticket["expires_at"].endswith("Z")
+
+
+def test_an_upload_ticket_for_post(api: Api) -> None:
+    sid, token = api.session()
+    ticket = upload(api, sid, token, method="POST").body
+    assert (ticket["protocol"], ticket["method"]) == ("post", "POST")
+    assert ticket["fields"]["key"] == f"sessions/{sid}/photos/user.png"
+    assert ticket["fields"]["Content-Type"] == "image/png"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"path": "../x.png"}, 400, "invalid_path"),
+        ({"path": "/photos/user.png"}, 400, "invalid_path"),
+        ({"path": "photos/us er.png"}, 400, "invalid_path"),
+        ({"path": "photos/ü.png"}, 400, "invalid_path"),
+        ({"path": 7}, 400, "invalid_path"),
+        ({"path": "photos/user.jpg"}, 400, "extension_mismatch"),
+        ({"content_type": "image/gif", "path": "a.gif"}, 415, "content_type_not_allowed"),
+        ({"content_type": 5}, 400, "invalid_content_type"),
+        ({"size": 0}, 400, "invalid_size"),
+        ({"size": -1}, 400, "invalid_size"),
+        ({"size": "100"}, 400, "invalid_size"),
+        ({"size": 100.0}, 400, "invalid_size"),
+        ({"size": True}, 400, "invalid_size"),
+        ({"size": 10 * 1024 * 1024 + 1}, 413, "file_too_large"),
+        ({"method": "GET"}, 400, "invalid_method"),
+        ({"colour": "blue"}, 400, "unknown_field"),
+    ],
+)
+def test_bad_upload_requests_get_a_specific_4xx(api: Api, body: dict[str, Any], status: int, code: str) -> None:
+    sid, token = api.session()
+    answer = upload(api, sid, token, **body)
+    assert (answer.status, answer.code) == (status, code)
+    assert answer.body["error"]["message"]
+
+
+def test_missing_fields_and_malformed_json(api: Api) -> None:
+    sid, token = api.session()
+    url = f"/v1/sessions/{sid}/uploads"
+    assert api("POST", url, {"path": "a.png", "size": 1}, token).code == "missing_field"
+    assert api("POST", url, raw="{not json", token=token).code == "invalid_json"
+    assert api("POST", url, raw="", token=token).code == "invalid_json"
+    assert api("POST", url, raw="[1, 2]", token=token).code == "invalid_body"
+
+
+def test_the_quota_is_reserved_when_a_ticket_is_issued(api: Api) -> None:
+    sid, token = api.session()
+    for i in range(3):
+        assert upload(api, sid, token, path=f"p/{i}.png").status == 201
+    assert upload(api, sid, token, path="p/0.png").status == 201  # the same path again: counted once
+    answer = upload(api, sid, token, path="p/3.png")
+    assert (answer.status, answer.code) == (409, "quota_exceeded")
+
+
+def test_the_byte_quota(api: Api) -> None:
+    sid, token = api.session()
+    assert upload(api, sid, token, path="p/0.png", size=900).status == 201
+    assert upload(api, sid, token, path="p/1.png", size=101).code == "quota_exceeded"
+
+
+def test_local_storage_has_no_large_file_protocol(api: Api) -> None:
+    sid, token = api.session()
+    upload_id = "none"
+    assert api("POST", f"/v1/sessions/{sid}/uploads/{upload_id}/complete", {"parts": []}, token).code == "invalid_parts"
+    parts = {"parts": [{"part_number": 1, "etag": "x"}]}
+    assert api("POST", f"/v1/sessions/{sid}/uploads/{upload_id}/complete", parts, token).code == "upload_not_found"
+    assert api("DELETE", f"/v1/sessions/{sid}/uploads/{upload_id}", token=token).code == "upload_not_found"
+
+
+# -- files -------------------------------------------------------------------------------------------------
+
+
+def test_files_are_listed_from_metadata_and_downloaded(api: Api) -> None:
+    sid, token = api.session()
+    assert upload(api, sid, token, size=5).status == 201
+    api.record(sid, "photos/user.png", b"12345")
+    listed = api("GET", f"/v1/sessions/{sid}/files", token=token).body["files"]
+    assert [(f["path"], f["size"], f["content_type"]) for f in listed] == [("photos/user.png", 5, "image/png")]
+    assert isinstance(listed[0]["size"], int)
+    got = api("GET", f"/v1/sessions/{sid}/files/photos/user.png", token=token)
+    assert got.status == 200
+    assert got.body["path"] == "photos/user.png"
+    assert got.body["url"].startswith("http://127.0.0.1:")
+    redirect = api("GET", f"/v1/sessions/{sid}/files/photos/user.png?redirect=true", token=token)
+    assert redirect.status == 302
+    assert redirect.headers["Location"].startswith("http://")
+
+
+def test_file_paths_in_urls_are_decoded_once_and_checked(api: Api) -> None:
+    sid, token = api.session()
+    api.record(sid, "photos/user.png", b"12345")
+    assert api("GET", f"/v1/sessions/{sid}/files/photos%2Fuser.png", token=token).status == 200
+    for bad in ("photos/%2E%2E/x.png", "photos/%252E%252E/x.png", "%2Fetc/passwd.png", "photos/%FF.png"):
+        answer = api("GET", f"/v1/sessions/{sid}/files/{bad}", token=token)
+        assert (answer.status, answer.code) == (400, "invalid_path"), bad
+    assert api("GET", f"/v1/sessions/{sid}/files/photos/none.png", token=token).code == "file_not_found"
+
+
+def test_deleting_a_file_removes_object_and_record(api: Api) -> None:
+    sid, token = api.session()
+    api.record(sid, "photos/user.png", b"12345")
+    assert api("DELETE", f"/v1/sessions/{sid}/files/photos/user.png", token=token).status == 204
+    assert api("GET", f"/v1/sessions/{sid}/files", token=token).body == {"files": []}
+    assert api("DELETE", f"/v1/sessions/{sid}/files/photos/user.png", token=token).code == "file_not_found"
+    assert list(api.runtime.service().storage.list_prefix(f"sessions/{sid}/")) == []
+
+
+# -- documents ---------------------------------------------------------------------------------------------
+
+
+def test_meta_documents_round_trip(api: Api) -> None:
+    sid, token = api.session()
+    profile = {"age": 30, "name": "花子"}
+    assert api("PUT", f"/v1/sessions/{sid}/meta/user_profile", profile, token).status == 204
+    assert api("GET", f"/v1/sessions/{sid}/meta/user_profile", token=token).body == profile
+    assert api("DELETE", f"/v1/sessions/{sid}/meta/user_profile", token=token).status == 204
+    assert api("GET", f"/v1/sessions/{sid}/meta/user_profile", token=token).code == "meta_not_found"
+    assert api("DELETE", f"/v1/sessions/{sid}/meta/user_profile", token=token).code == "meta_not_found"
+
+
+def test_bad_meta_requests(local_env: dict[str, str], make_runtime: Any) -> None:
+    api = Api(make_runtime({**local_env, "META_MAX_BYTES": "100"}))
+    sid, token = api.session()
+    assert api("PUT", f"/v1/sessions/{sid}/meta/bad.name", {}, token).code == "invalid_meta_name"
+    assert api("PUT", f"/v1/sessions/{sid}/meta/" + "x" * 65, {}, token).code == "invalid_meta_name"
+    assert api("PUT", f"/v1/sessions/{sid}/meta/doc", raw="{nope", token=token).code == "invalid_json"
+    too_big = api("PUT", f"/v1/sessions/{sid}/meta/doc", {"text": "x" * 200}, token)
+    assert (too_big.status, too_big.code) == (413, "meta_too_large")
+
+
+# -- erasing -----------------------------------------------------------------------------------------------
+
+
+def test_erasing_a_session_removes_everything_and_it_stays_erased(api: Api) -> None:
+    sid, token = api.session()
+    ticket = upload(api, sid, token, size=5).body
+    api.record(sid, "photos/user.png", b"12345")
+    api("PUT", f"/v1/sessions/{sid}/meta/conversation", [{"role": "user", "text": "hi"}], token)
+    assert api("DELETE", f"/v1/sessions/{sid}", token=token).status == 204
+    assert api("GET", f"/v1/sessions/{sid}/files", token=token).code == "session_erased"
+    assert api("GET", f"/v1/sessions/{sid}/meta/conversation", token=token).status == 410
+    assert upload(api, sid, token).status == 410
+    storage = api.runtime.service().storage
+    assert list(storage.list_prefix(f"sessions/{sid}/")) == []
+    # an upload through a URL issued before the erasure leaves nothing behind
+    storage.write(ticket["key"], b"12345")  # type: ignore[attr-defined]
+    assert list(storage.list_prefix(f"sessions/{sid}/")) == []
+
+
+# -- the rest of the contract --------------------------------------------------------------------------------
+
+
+def test_health(api: Api) -> None:
+    answer = api("GET", "/health")
+    assert answer.status == 200
+    assert answer.body == {"status": "ok", "checks": {"metadata": "ok", "storage": "ok"}}
+
+
+def test_unknown_routes_and_methods(api: Api) -> None:
+    sid, token = api.session()
+    assert api("GET", "/nope").code == "route_not_found"
+    not_allowed = api("PATCH", f"/v1/sessions/{sid}/files", token=token)
+    assert (not_allowed.status, not_allowed.code) == (405, "method_not_allowed")
+    assert not_allowed.headers["Allow"] == "GET"
+    assert api("PUT", "/v1/sessions").status == 405
+    assert api("POST", "/health").status == 405
+
+
+def test_cors_preflights_answer_only_allowed_origins(local_env: dict[str, str], make_runtime: Any) -> None:
+    api = Api(make_runtime({**local_env, "CORS_ALLOWED_ORIGINS": "https://app.example.com"}))
+    sid, _ = api.session()
+    preflight = {"origin": "https://app.example.com", "access-control-request-method": "POST"}
+    allowed = api("OPTIONS", f"/v1/sessions/{sid}/uploads", headers=preflight)
+    assert allowed.status == 204
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    evil = api("OPTIONS", f"/v1/sessions/{sid}/uploads", headers={**preflight, "origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in evil.headers
+
+
+def test_no_cors_headers_without_configured_origins(api: Api) -> None:
+    answer = api("GET", "/health", headers={"origin": "https://app.example.com"})
+    assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+def test_errors_never_leak_a_stack_trace(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    sid, token = api.session()
+    service = api.runtime.service()
+
+    def boom(*args: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(service, "list_files", boom)
+    answer = api("GET", f"/v1/sessions/{sid}/files", token=token)
+    assert (answer.status, answer.code) == (500, "internal_error")
+    assert "secret internals" not in json.dumps(answer.body)

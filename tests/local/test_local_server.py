@@ -1,0 +1,117 @@
+"""The local server over real HTTP: the embedded default, end to end, as a user of `make dev` meets it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from hera_sessions.localserver import LocalServer
+from hera_sessions.runtime import Runtime
+from tests.conftest import SERVICE_KEY, free_port, wait_for_port
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+
+
+@pytest.fixture
+def server(local_env: dict[str, str]) -> Iterator[LocalServer]:
+    port = free_port()
+    runtime = Runtime({**local_env, "PORT": str(port), "CORS_ALLOWED_ORIGINS": "http://app.test"})
+    srv = LocalServer(runtime, port=port).start()
+    yield srv
+    srv.stop()
+
+
+def new_session(base: str) -> tuple[str, dict[str, str]]:
+    created = requests.post(f"{base}/v1/sessions", headers={"Authorization": f"Bearer {SERVICE_KEY}"}, timeout=5)
+    assert created.status_code == 201
+    body = created.json()
+    return body["session_id"], {"Authorization": f"Bearer {body['token']}"}
+
+
+def send(ticket: dict[str, Any], body: bytes) -> requests.Response:
+    """Upload exactly as the ticket says: PUT with its headers, or a form POST with its fields first."""
+    if ticket["protocol"] == "post":
+        return requests.post(ticket["url"], data=ticket["fields"], files={"file": ("f", body)}, timeout=10)
+    return requests.request(ticket["method"], ticket["url"], data=body, headers=ticket["headers"], timeout=10)
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+def test_the_whole_flow_over_http(server: LocalServer, method: str) -> None:
+    base = server.url
+    sid, auth = new_session(base)
+
+    ticket = requests.post(
+        f"{base}/v1/sessions/{sid}/uploads",
+        json={"path": "photos/user.png", "content_type": "image/png", "size": len(PNG), "method": method},
+        headers=auth,
+        timeout=5,
+    ).json()
+    stored = send(ticket, PNG)
+    assert stored.status_code in (200, 204), stored.text
+    assert stored.headers["ETag"].startswith('"')
+
+    files = requests.get(f"{base}/v1/sessions/{sid}/files", headers=auth, timeout=5).json()["files"]
+    assert [(f["path"], f["size"], f["content_type"]) for f in files] == [("photos/user.png", len(PNG), "image/png")]
+
+    download = requests.get(f"{base}/v1/sessions/{sid}/files/photos/user.png", headers=auth, timeout=5).json()
+    fetched = requests.get(download["url"], timeout=5)
+    assert fetched.status_code == 200
+    assert fetched.content == PNG
+    assert fetched.headers["Content-Type"] == "image/png"
+    assert fetched.headers["Content-Disposition"] == 'inline; filename="user.png"'
+
+    assert requests.delete(f"{base}/v1/sessions/{sid}", headers=auth, timeout=5).status_code == 204
+    assert requests.get(f"{base}/v1/sessions/{sid}/files", headers=auth, timeout=5).status_code == 410
+    assert requests.get(download["url"], timeout=5).status_code == 404
+    assert send(ticket, PNG).status_code in (200, 204)  # a URL issued before the erasure still uploads...
+    objects = server.runtime.service().storage.list_prefix(f"sessions/{sid}/")
+    assert list(objects) == []  # ...and leaves nothing behind
+
+
+def test_the_demo_page_and_openapi_are_served(server: LocalServer) -> None:
+    page = requests.get(server.url + "/", timeout=5)
+    assert page.status_code == 200
+    assert "text/html" in page.headers["Content-Type"]
+    assert requests.get(server.url + "/web/hera-sessions.js", timeout=5).headers["Content-Type"] == "text/javascript"
+    assert requests.get(server.url + "/web/../pyproject.toml", timeout=5).status_code == 404
+    spec = requests.get(server.url + "/openapi.json", timeout=5).json()
+    assert spec["openapi"].startswith("3.")
+
+
+def test_make_dev_serves_on_port_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "SESSIONS_DIR": str(tmp_path / "data")}
+    env.pop("SERVICE_API_KEYS", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hera_sessions.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        wait_for_port(port, proc=proc)
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).json()["status"] == "ok"
+        created = requests.post(f"http://127.0.0.1:{port}/v1/sessions", timeout=5)
+        assert created.status_code == 201  # local mode with no keys: open, with a warning
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert b"hera-sessions stopped" in out
+    assert b"SERVICE_API_KEYS is empty" in err
+    assert b"POST /v1/sessions 201" in err  # each request is logged...
+    assert created.json()["token"].encode() not in err  # ...never a token
+
+
+def test_a_bad_setting_stops_make_dev_with_a_clear_message(tmp_path: Path) -> None:
+    env = {**os.environ, "SESSION_TTL": "soon", "SESSIONS_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "hera_sessions.cli", "serve"], env=env, capture_output=True, timeout=30
+    )
+    assert done.returncode == 2
+    assert b"SESSION_TTL='soon' is not a whole number" in done.stderr
