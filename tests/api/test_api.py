@@ -59,9 +59,13 @@ class Api:
         service.storage.write(f"sessions/{sid}/{path}", body)  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def api(local_env: dict[str, str], make_runtime: Any) -> Api:
-    return Api(make_runtime({**local_env, "SESSION_MAX_FILES": "3", "SESSION_MAX_BYTES": "1000"}))
+@pytest.fixture(params=["local", "redis"])
+def api(request: pytest.FixtureRequest, local_env: dict[str, str], make_runtime: Any) -> Api:
+    """The API on the embedded default, and on Redis metadata (the seed's staging: SESSION_TYPE=redis)."""
+    env = {**local_env, "SESSION_MAX_FILES": "3", "SESSION_MAX_BYTES": "1000"}
+    if request.param == "redis":
+        env |= {"SESSION_TYPE": "redis", "REDIS_URL": request.getfixturevalue("redis_server").url}
+    return Api(make_runtime(env))
 
 
 def upload(api: Api, sid: str, token: str, **body: Any) -> Answer:
@@ -317,3 +321,20 @@ def test_errors_never_leak_a_stack_trace(api: Api, monkeypatch: pytest.MonkeyPat
     answer = api("GET", f"/v1/sessions/{sid}/files", token=token)
     assert (answer.status, answer.code) == (500, "internal_error")
     assert "secret internals" not in json.dumps(answer.body)
+
+
+def test_a_redis_that_is_down_answers_503_quickly(local_env: dict[str, str], make_runtime: Any, tmp_path: Any) -> None:
+    from tests.conftest import RedisServer
+
+    redis = RedisServer(tmp_path / "redis")
+    api = Api(make_runtime({**local_env, "SESSION_TYPE": "redis", "REDIS_URL": redis.url, "REDIS_TIMEOUT": "0.5"}))
+    sid, token = api.session()
+    redis.stop()
+    for answer in (api("GET", f"/v1/sessions/{sid}/files", token=token), upload(api, sid, token)):
+        assert (answer.status, answer.code) == (503, "metadata_unavailable")
+    health = api("GET", "/health")
+    assert health.status == 503
+    assert health.body["checks"]["metadata"] == "metadata_unavailable"
+    redis.start()
+    assert api("GET", "/health").status == 200
+    redis.stop()
