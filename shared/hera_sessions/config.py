@@ -56,6 +56,7 @@ class Env:
     META_MAX_BYTES = "META_MAX_BYTES"
     ERASE_MARKER_TTL = "ERASE_MARKER_TTL"
     LARGE_UPLOAD_TTL = "LARGE_UPLOAD_TTL"
+    OBJECT_EXPIRY_DAYS = "OBJECT_EXPIRY_DAYS"
     TOKEN_SECRET = "TOKEN_SECRET"
     TOKEN_SECRET_PREVIOUS = "TOKEN_SECRET_PREVIOUS"
     SERVICE_API_KEYS = "SERVICE_API_KEYS"
@@ -106,6 +107,7 @@ class Settings:
     meta_max_bytes: int = 1 * MiB
     erase_marker_ttl: int = 8 * DAY
     large_upload_ttl: int = DAY
+    object_expiry_days: int = 7
     token_secret: str | None = None
     token_secret_previous: str | None = None
     service_api_keys: tuple[str, ...] = ()
@@ -266,6 +268,7 @@ def load(overrides: Mapping[str, str] | None = None, environ: Mapping[str, str] 
         meta_max_bytes=_int(env, Env.META_MAX_BYTES, 1 * MiB),
         erase_marker_ttl=_int(env, Env.ERASE_MARKER_TTL, 8 * DAY),
         large_upload_ttl=_int(env, Env.LARGE_UPLOAD_TTL, DAY),
+        object_expiry_days=_int(env, Env.OBJECT_EXPIRY_DAYS, 7),
         token_secret=_str(env, Env.TOKEN_SECRET),
         token_secret_previous=_str(env, Env.TOKEN_SECRET_PREVIOUS),
         service_api_keys=_list(env, Env.SERVICE_API_KEYS),

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 from xml.sax.saxutils import escape
 
+from hera_sessions.cors import STORAGE_METHODS, storage_headers
 from hera_sessions.runtime import Runtime
 from hera_sessions.storage.local import ROUTE, LocalStorage, S3Error
 
@@ -189,16 +190,8 @@ class Handler(BaseHTTPRequestHandler):
         return storage
 
     def _cors(self) -> dict[str, str]:
-        origin = self.headers.get("Origin")
-        allowed = self.runtime.settings.cors_allowed_origins
-        if not origin or not (origin in allowed or "*" in allowed):
-            return {}
-        return {
-            "Access-Control-Allow-Origin": origin,
-            "Access-Control-Expose-Headers": "ETag",
-            "Access-Control-Max-Age": "3000",
-            "Vary": "Origin",
-        }
+        """The CORS headers the bucket sends: the same rules, from the same setting (:mod:`hera_sessions.cors`)."""
+        return storage_headers(self.headers.get("Origin"), self.runtime.settings.cors_allowed_origins)
 
     def _object(self, path: str) -> None:
         key = unquote(path[len(ROUTE) + 1 :])
@@ -218,15 +211,25 @@ class Handler(BaseHTTPRequestHandler):
                 raise S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
         except S3Error as error:
             self.close_connection = True  # the body may be unread
+            if self.command == "OPTIONS":  # a refused preflight allows nothing
+                cors = {}
             headers = {"Content-Type": "application/xml", "x-amz-error-code": error.code, **cors}
             self._send(error.status, s3_error_xml(error, "/" + key), headers)
 
-    def _preflight(self, cors: dict[str, str]) -> None:
+    def _preflight(self, allowed: dict[str, str]) -> None:
+        if not self.headers.get("Origin"):
+            raise S3Error(400, "BadRequest", "Insufficient information. Origin request header needed.")
         method = self.headers.get("Access-Control-Request-Method", "")
-        if not cors or method not in ("GET", "PUT", "POST", "HEAD"):
-            raise S3Error(403, "AccessForbidden", "CORSResponse: This CORS request is not allowed.")
+        if not allowed or method not in STORAGE_METHODS:
+            raise S3Error(
+                403,
+                "AccessForbidden",
+                "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, "
+                "request method / Access-Control-Request-Method or Access-Control-Request-Headers are not "
+                "whitelisted by the resource's CORS spec.",
+            )
         requested = self.headers.get("Access-Control-Request-Headers")
-        headers = {**cors, "Access-Control-Allow-Methods": "GET, PUT, POST, HEAD"}
+        headers = dict(allowed)
         if requested:
             headers["Access-Control-Allow-Headers"] = requested
         self._send(200, b"", headers)
@@ -280,6 +283,24 @@ class LocalServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def sweep_forever(self, every: float = 3600) -> None:
+        """Expire old objects as the bucket lifecycle would (``OBJECT_EXPIRY_DAYS``), now and then hourly."""
+
+        def run() -> None:
+            storage = self.runtime.service().storage
+            while True:
+                if isinstance(storage, LocalStorage):
+                    expired = storage.expire(self.runtime.settings.object_expiry_days * 86_400)
+                    if expired:
+                        logger.info(
+                            "lifecycle: %d objects older than %d days deleted",
+                            expired,
+                            self.runtime.settings.object_expiry_days,
+                        )
+                time.sleep(every)
+
+        threading.Thread(target=run, name="hera-lifecycle", daemon=True).start()
+
     def start(self) -> LocalServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="hera-local", daemon=True)
         self._thread.start()
@@ -308,6 +329,7 @@ def serve(overrides: dict[str, str] | None = None) -> None:
         print(f"hera-sessions: {exc.message}", file=sys.stderr)
         raise SystemExit(2) from None
     server = LocalServer(runtime)
+    server.sweep_forever()
     settings = runtime.settings
     print(
         f"hera-sessions serving {server.url} (storage: {settings.storage_backend}, "

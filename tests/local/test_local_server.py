@@ -115,3 +115,16 @@ def test_a_bad_setting_stops_make_dev_with_a_clear_message(tmp_path: Path) -> No
     )
     assert done.returncode == 2
     assert b"SESSION_TTL='soon' is not a whole number" in done.stderr
+
+
+def test_the_local_lifecycle_expires_old_objects(server: LocalServer) -> None:
+    storage = server.runtime.service().storage
+    sid, _ = new_session(server.url)
+    storage.write(f"sessions/{sid}/photos/old.png", PNG)  # type: ignore[attr-defined]
+    storage.write(f"sessions/{sid}/photos/new.png", PNG)  # type: ignore[attr-defined]
+    old = storage.root / f"sessions/{sid}/photos/old.png"  # type: ignore[attr-defined]
+    eight_days_ago = old.stat().st_mtime - 8 * 86_400
+    os.utime(old, (eight_days_ago, eight_days_ago))
+    assert storage.expire(7 * 86_400) == 1  # type: ignore[attr-defined]
+    assert [o.key.rsplit("/", 1)[1] for o in storage.list_prefix(f"sessions/{sid}/")] == ["new.png"]
+    assert [f.path for f in server.runtime.service().list_files(sid)] == ["photos/new.png"]

@@ -248,6 +248,14 @@ class LocalStorage(Storage):
                 etag = f'"{hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()}"'
                 yield ObjectInfo(key, stat.st_size, etag, keys.type_from_extension(key), stat.st_mtime)
 
+    def expire(self, max_age: float) -> int:
+        """The local twin of the bucket lifecycle rule: delete objects older than ``max_age`` seconds."""
+        cutoff = time.time() - max_age
+        old = [info.key for info in self.list_prefix(keys.PREFIX) if info.last_modified < cutoff]
+        for key in old:
+            self.delete(key)
+        return len(old)
+
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageUnavailableError(f"The objects folder {self.root} is not writable.")
