@@ -155,6 +155,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._static(path)
             else:
                 self._api()
+        except Exception:  # never a stack trace to the client; the log has it
+            logger.exception("unexpected error serving %s %s", self.command, path)
+            if not self._status:
+                self.close_connection = True
+                self._send(500, b'{"error":{"code":"internal_error","message":"Something went wrong on our side."}}')
         finally:
             logger.info("%s %s %s %.1fms", self.command, path, self._status, (time.perf_counter() - started) * 1000)
 

@@ -122,18 +122,24 @@ class LocalStorage(Storage):
         return f"{self._url(spec.key)}?{urlencode(query, quote_via=quote_plus)}"
 
     # -- what the local server checks --------------------------------------------------------------------
-    def _check(self, expires: str | None, signature: str | None, *signed: str) -> None:
-        if not expires or not signature:
+    def _check_signature(self, signature: str | None, *signed: str) -> None:
+        if not signature:
             raise S3Error(403, "AccessDenied", "Query-string authentication requires a signature and expiry.")
-        expected = _sign(self.secret, *signed)
-        if not hmac.compare_digest(signature.encode(), expected.encode()):
+        if not hmac.compare_digest(signature.encode(), _sign(self.secret, *signed).encode()):
             raise S3Error(
                 403,
                 "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided.",
             )
-        if not expires.isdigit() or int(expires) < time.time():
-            raise S3Error(403, "AccessDenied", "Request has expired")
+
+    @staticmethod
+    def _check_expiry(expires: str | None, message: str = "Request has expired") -> None:
+        if not expires or not expires.isdigit() or int(expires) < time.time():
+            raise S3Error(403, "AccessDenied", message)
+
+    def _check(self, expires: str | None, signature: str | None, *signed: str) -> None:
+        self._check_signature(signature, *signed)
+        self._check_expiry(expires)
 
     def verify_put(self, key: str, query: Mapping[str, str], content_type: str | None, length: int | None) -> None:
         size = query.get("X-Hera-Size", "")
@@ -159,14 +165,14 @@ class LocalStorage(Storage):
     def verify_post(self, fields: Mapping[str, str], length: int) -> str:
         """Check a form upload's policy like S3 does; return the key it may write."""
         policy_b64 = fields.get("policy", "")
-        self._check("9999999999", fields.get("x-hera-signature"), "POST", policy_b64)
+        self._check_signature(fields.get("x-hera-signature"), "POST", policy_b64)
         try:
             policy = json.loads(base64.b64decode(policy_b64))
-        except ValueError:
+            conditions = list(policy["conditions"])
+        except (ValueError, KeyError, TypeError):
             raise S3Error(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON.") from None
-        if int(policy["expiration"]) < time.time():
-            raise S3Error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
-        for condition in policy["conditions"]:
+        self._check_expiry(str(policy.get("expiration", "")), "Invalid according to Policy: Policy expired.")
+        for condition in conditions:
             if isinstance(condition, list):  # ["content-length-range", low, high]
                 _, low, high = condition
                 if length > high:
