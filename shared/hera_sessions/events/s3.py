@@ -1,7 +1,12 @@
 """S3 notifications, in every shape they reach a function: S3's own ``Records`` and EventBridge events.
 
-Keys are URL-encoded in both (a space arrives as ``+``): they are decoded exactly once, here
-(through Powertools' data classes for EventBridge, with ``unquote_plus`` for S3 records).
+Keys are decoded exactly once, here. S3 records carry them URL-encoded, form style (a space arrives as
+``+``): ``unquote_plus`` decodes them. EventBridge events carry the key as it is, not encoded, yet Powertools'
+``S3EventBridgeNotificationObject.key`` applies ``unquote_plus`` to it all the same. That is harmless for
+every key this service writes: valid paths (:func:`hera_sessions.keys.check_path`) never hold ``+``, ``%``
+or a space, so decoding leaves them unchanged. A key holding one of those (an object someone wrote without
+our URLs) decodes into another key that breaks the path rules: it is refused and never recorded, but the
+delete that follows misses the real object, which the bucket's lifecycle rule then removes.
 """
 
 from __future__ import annotations

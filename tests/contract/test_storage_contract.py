@@ -1,0 +1,256 @@
+"""One contract, every storage backend: what the Storage ABC promises, checked through real uploads.
+
+Each test uploads with ``requests`` exactly as an upload ticket says (a PUT with the ticket's headers, or a
+form POST with the ticket's fields and then the file), then reads, lists, downloads and deletes through the
+backend. The backends: local disk (behind the local server) and S3 (moto) here; GCS and Azure add theirs in
+their own modules.
+
+Adding a backend: subclass :class:`StorageContract` in your test module (its name starts with ``Test``) and give
+it a ``storage`` fixture (a ready :class:`Storage`, its bucket or folder empty or private to the test)::
+
+    from tests.contract.test_storage_contract import StorageContract
+
+    class TestGcsStorage(StorageContract):
+        enforces_declared_size = False          # the emulator checks no signature
+
+        @pytest.fixture
+        def storage(self, gcs_bucket) -> Storage:
+            return gcs.GcsStorage(...)
+
+Optional hooks:
+
+- ``enforces_declared_size`` (class attribute): True when the server behind the backend refuses a body of
+  another size or type than the ticket allows (real S3, GCS, Azure and the local server do; moto and most
+  emulators check no signatures, so their subclasses set False and those tests are skipped);
+- ``upload(self, ticket, body)``: sends a file as the ticket says; override it for protocols
+  :func:`send_upload` does not know.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+
+from hera_sessions import keys
+from hera_sessions.errors import NotFoundError
+from hera_sessions.models import UploadTicket
+from hera_sessions.storage.base import DownloadSpec, Storage, UploadSpec
+from tests.conftest import free_port
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+TTL = 300
+
+
+@dataclass
+class Sent:
+    """What sending a file as a ticket says did: every response, and the parts (multipart) to complete with."""
+
+    responses: list[requests.Response]
+    parts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.responses)
+
+    @property
+    def status(self) -> int:
+        """The first failure's status, or the last response's."""
+        return next((r.status_code for r in self.responses if not r.ok), self.responses[-1].status_code)
+
+
+def send_upload(ticket: UploadTicket | Mapping[str, Any], body: bytes, timeout: float = 30) -> Sent:
+    """Send ``body`` exactly as the ticket says, as a browser would: PUT, form POST or S3 multipart parts."""
+    t: Mapping[str, Any] = ticket.to_json() if isinstance(ticket, UploadTicket) else ticket
+    protocol = t["protocol"]
+    if protocol == "put":
+        return Sent([requests.request(t["method"], t["url"], headers=t["headers"], data=body, timeout=timeout)])
+    if protocol == "post":
+        # The fields first, in order, then the file last (S3 ignores every field after the file).
+        response = requests.request(
+            t["method"],
+            t["url"],
+            headers=t["headers"],
+            data=t["fields"],
+            files={"file": ("upload", body)},
+            timeout=timeout,
+        )
+        return Sent([response])
+    if protocol == "s3-multipart":
+        size = t["part_size"]
+        responses, parts = [], []
+        for part in sorted(t["parts"], key=lambda p: p["part_number"]):
+            number = part["part_number"]
+            chunk = body[(number - 1) * size : number * size]
+            response = requests.put(part["url"], headers=t["headers"], data=chunk, timeout=timeout)
+            responses.append(response)
+            parts.append({"part_number": number, "etag": response.headers.get("ETag", "")})
+        return Sent(responses, parts)
+    raise AssertionError(f"send_upload does not know the protocol {protocol!r}")
+
+
+def upload_spec(key: str, size: int, method: str = "PUT", content_type: str = "image/png") -> UploadSpec:
+    now = time.time()
+    return UploadSpec(key, content_type, size, method, TTL, now + TTL)
+
+
+def download_spec(key: str, content_type: str = "image/png") -> DownloadSpec:
+    now = time.time()
+    return DownloadSpec(key, content_type, key.rsplit("/", 1)[-1], TTL, now + TTL)
+
+
+class StorageContract:
+    """The behaviour every backend shares. Subclasses give a ``storage`` fixture (see the module docstring)."""
+
+    enforces_declared_size: bool = True
+
+    @pytest.fixture
+    def storage(self) -> Storage:
+        raise NotImplementedError("a backend's test class gives the storage fixture")
+
+    def upload(self, ticket: UploadTicket, body: bytes) -> Sent:
+        return send_upload(ticket, body)
+
+    def put(self, storage: Storage, key: str, body: bytes = PNG, method: str = "PUT") -> None:
+        sent = self.upload(storage.presign_upload(upload_spec(key, len(body), method)), body)
+        assert sent.ok, (sent.status, sent.responses[-1].text)
+
+    @pytest.fixture
+    def sid(self) -> str:
+        return keys.new_session_id()
+
+    # -- uploads -----------------------------------------------------------------------------------------
+    def test_a_put_ticket_uploads_the_file(self, storage: Storage, sid: str) -> None:
+        key = keys.object_key(sid, "photos/user.png")
+        ticket = storage.presign_upload(upload_spec(key, len(PNG)))
+        assert ticket.key == key
+        assert ticket.method == "PUT"
+        assert {k.lower() for k in ticket.headers} >= {"content-type"}
+
+        sent = self.upload(ticket, PNG)
+
+        assert sent.ok, sent.responses[-1].text
+        assert storage.read(key) == PNG
+
+    def test_a_post_ticket_uploads_the_file(self, storage: Storage, sid: str) -> None:
+        if not storage.supports_post:
+            pytest.skip(f"{storage.name} takes no form uploads")
+        key = keys.object_key(sid, "photos/form.png")
+        ticket = storage.presign_upload(upload_spec(key, len(PNG), "POST"))
+        assert ticket.method == "POST"
+        assert ticket.fields
+
+        sent = self.upload(ticket, PNG)
+
+        assert sent.ok, sent.responses[-1].text
+        assert storage.read(key) == PNG
+
+    @pytest.mark.parametrize("method", ["PUT", "POST"])
+    def test_a_body_bigger_than_declared_is_refused(self, storage: Storage, sid: str, method: str) -> None:
+        if not self.enforces_declared_size:
+            pytest.skip(f"the server behind {storage.name} here checks no signatures or policies")
+        if method == "POST" and not storage.supports_post:
+            pytest.skip(f"{storage.name} takes no form uploads")
+        key = keys.object_key(sid, "photos/big.png")
+        ticket = storage.presign_upload(upload_spec(key, len(PNG), method))
+
+        sent = self.upload(ticket, PNG + b"one byte too many"[:1])
+
+        assert 400 <= sent.status < 500
+        assert [i.key for i in storage.list_prefix(keys.session_prefix(sid))] == []
+
+    # -- reading back ------------------------------------------------------------------------------------
+    def test_listing_shows_key_size_and_etag(self, storage: Storage, sid: str) -> None:
+        self.put(storage, keys.object_key(sid, "a.png"), PNG)
+        self.put(storage, keys.object_key(sid, "photos/b.png"), PNG[:100])
+
+        listed = sorted(storage.list_prefix(keys.session_prefix(sid)), key=lambda i: i.key)
+
+        assert [(i.key, i.size) for i in listed] == [
+            (keys.object_key(sid, "a.png"), len(PNG)),
+            (keys.object_key(sid, "photos/b.png"), 100),
+        ]
+        assert all(i.etag and i.etag.strip('"') for i in listed)
+        assert all(i.last_modified == pytest.approx(time.time(), abs=120) for i in listed)
+
+    def test_the_download_url_returns_the_bytes_with_their_type(self, storage: Storage, sid: str) -> None:
+        key = keys.object_key(sid, "photos/user.png")
+        self.put(storage, key)
+
+        response = requests.get(storage.presign_download(download_spec(key)), timeout=30)
+
+        assert response.status_code == 200, response.text
+        assert response.content == PNG
+        assert response.headers["Content-Type"] == "image/png"
+
+    def test_reading_a_missing_object_is_not_found(self, storage: Storage, sid: str) -> None:
+        with pytest.raises(NotFoundError):
+            storage.read(keys.object_key(sid, "nothing.png"))
+
+    def test_the_storage_answers_its_health_check(self, storage: Storage) -> None:
+        storage.check()
+
+    # -- deleting ----------------------------------------------------------------------------------------
+    def test_delete_removes_one_object_and_a_missing_one_is_no_error(self, storage: Storage, sid: str) -> None:
+        key = keys.object_key(sid, "photos/user.png")
+        self.put(storage, key)
+
+        storage.delete(key)
+        storage.delete(key)
+
+        with pytest.raises(NotFoundError):
+            storage.read(key)
+        assert list(storage.list_prefix(keys.session_prefix(sid))) == []
+
+    def test_delete_prefix_leaves_other_sessions_alone(self, storage: Storage, sid: str) -> None:
+        other = keys.new_session_id()
+        for path in ("a.png", "photos/b.png", "photos/deep/c.png"):
+            self.put(storage, keys.object_key(sid, path), PNG[:64])
+        self.put(storage, keys.object_key(other, "a.png"), PNG[:64])
+
+        deleted = storage.delete_prefix(keys.session_prefix(sid))
+
+        assert deleted == 3
+        assert list(storage.list_prefix(keys.session_prefix(sid))) == []
+        assert [i.key for i in storage.list_prefix(keys.session_prefix(other))] == [keys.object_key(other, "a.png")]
+        assert storage.read(keys.object_key(other, "a.png")) == PNG[:64]
+
+    def test_delete_prefix_of_an_empty_session_deletes_nothing(self, storage: Storage, sid: str) -> None:
+        assert storage.delete_prefix(keys.session_prefix(sid)) == 0
+
+
+class TestLocalStorage(StorageContract):
+    """Local disk, behind the local server (which checks signatures, size and type as S3 does)."""
+
+    @pytest.fixture
+    def storage(self, local_env: dict[str, str], make_runtime: Any) -> Iterator[Storage]:
+        from hera_sessions.localserver import LocalServer
+
+        port = free_port()
+        runtime = make_runtime({**local_env, "PORT": str(port)})
+        server = LocalServer(runtime, port=port).start()
+        yield runtime.service().storage
+        server.stop()
+
+
+class TestS3Storage(StorageContract):
+    """S3 on the moto server (path-style, as with any custom endpoint). moto checks no signatures."""
+
+    enforces_declared_size = False
+
+    @pytest.fixture
+    def storage(self, aws_env: dict[str, str], moto_server: Any) -> Storage:
+        import boto3
+
+        from hera_sessions.storage.s3 import S3Storage
+
+        bucket = f"hera-contract-{uuid.uuid4().hex[:12]}"
+        boto3.client("s3", region_name="ap-northeast-1", endpoint_url=moto_server.url).create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+        )
+        return S3Storage(bucket, "ap-northeast-1", moto_server.url)
