@@ -29,9 +29,13 @@ $(STAMP): requirements/dev.lock pyproject.toml
 install: $(STAMP)
 
 # Services and browsers the tests start themselves: installed when missing (Debian packages).
+# Chromium is Debian's: Playwright (requirements/dev.lock) drives /usr/bin/chromium, it downloads no browser.
+# Node.js runs the web client's tests (node --test web/).
 tools:
 	@command -v redis-server >/dev/null || scripts/install-debian-packages.sh redis-server
 	@command -v chromium >/dev/null || scripts/install-debian-packages.sh chromium
+	@command -v node >/dev/null || scripts/install-debian-packages.sh nodejs
+	@scripts/install-azurite.sh
 
 dev: $(STAMP)
 	$(BIN)/hera-sessions serve
@@ -49,7 +53,11 @@ pytest: $(STAMP) tools
 sam-check: $(STAMP)
 	scripts/check-sam.sh
 
-test: lint typecheck pytest
+# The Cloud Functions source folder gcp/dist/ (main.py, requirements.txt, hera_sessions): see docs/gcp.md.
+gcp-package:
+	scripts/gcp-package.sh
+
+test: lint typecheck sam-check pytest
 
 bench: $(STAMP) tools
 	$(BIN)/python -m bench $(BENCH_ARGS)

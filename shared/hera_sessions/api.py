@@ -174,9 +174,7 @@ def create_app(settings: Settings, service: Callable[[], SessionService]) -> API
 
     @handler
     def erase_session(session_id: str) -> Response[Any]:
-        svc = authorized(session_id)
-        svc.session(session_id)
-        svc.erase_session(session_id)
+        authorized(session_id).erase_session(session_id)
         return _empty()
 
     @handler

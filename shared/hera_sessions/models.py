@@ -93,6 +93,7 @@ class UploadTicket:
     upload_id: str | None = None
     part_size: int | None = None
     parts: tuple[UploadPart, ...] = ()
+    block_size: int | None = None  # azure-blocks: the size of each Put Block
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -105,6 +106,8 @@ class UploadTicket:
             "upload_id": self.upload_id,
             "expires_at": iso(self.expires_at),
         }
+        if self.block_size:
+            body["block_size"] = self.block_size
         if self.parts:
             body["part_size"] = self.part_size
             body["parts"] = [{"part_number": p.part_number, "url": p.url} for p in self.parts]

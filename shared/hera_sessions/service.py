@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hera_sessions import keys
+from hera_sessions import keys, telemetry
 from hera_sessions.config import Settings
 from hera_sessions.errors import (
     HeraError,
@@ -79,8 +79,14 @@ class SessionService:
         return require_live(self.metadata.get_session(session_id), self.metadata.is_erased(session_id))
 
     def erase_session(self, session_id: str) -> None:
-        """Erase marker first (late events then delete what they find), then records, then objects."""
-        self.metadata.erase(session_id, self.settings.erase_marker_ttl)
+        """Erase marker first (late events then delete what they find), then records, then objects.
+
+        Idempotent: erasing an erased session deletes again whatever is left under its prefix (a retry after
+        storage failed half-way), so a client may simply repeat ``DELETE /v1/sessions/{id}``.
+        """
+        if not self.metadata.is_erased(session_id):
+            self.session(session_id)  # 404 for a session that never was or has expired
+            self.metadata.erase(session_id, self.settings.erase_marker_ttl)
         prefix = keys.session_prefix(session_id)
         self.storage.abort_prefix_uploads(prefix)
         deleted = self.storage.delete_prefix(prefix)
@@ -121,6 +127,7 @@ class SessionService:
             issued,
             self.settings.session_ttl,
         )
+        telemetry.count("UploadsIssued")
         if not large:
             return self.storage.presign_upload(spec)
         ticket = self.storage.start_large_upload(spec)

@@ -265,6 +265,8 @@ def test_erasing_a_session_removes_everything_and_it_stays_erased(api: Api) -> N
     api.record(sid, "photos/user.png", b"12345")
     api("PUT", f"/v1/sessions/{sid}/meta/conversation", [{"role": "user", "text": "hi"}], token)
     assert api("DELETE", f"/v1/sessions/{sid}", token=token).status == 204
+    assert api("DELETE", f"/v1/sessions/{sid}", token=token).status == 204  # idempotent: a retry is safe
+    assert api("DELETE", f"/v1/sessions/{'B' * 32}", token=SERVICE_KEY).code == "session_not_found"
     assert api("GET", f"/v1/sessions/{sid}/files", token=token).code == "session_erased"
     assert api("GET", f"/v1/sessions/{sid}/meta/conversation", token=token).status == 410
     assert upload(api, sid, token).status == 410

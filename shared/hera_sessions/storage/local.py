@@ -251,7 +251,7 @@ class LocalStorage(Storage):
             if path.is_file() and not path.name.endswith(".tmp"):
                 stat = path.stat()
                 key = path.relative_to(self.root).as_posix()
-                etag = f'"{hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()}"'
+                etag = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()  # unquoted, as S3 lists
                 yield ObjectInfo(key, stat.st_size, etag, keys.type_from_extension(key), stat.st_mtime)
 
     def expire(self, max_age: float) -> int:

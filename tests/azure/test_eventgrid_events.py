@@ -1,0 +1,158 @@
+"""Event Grid blob events → StorageEvent (no servers): both schemas, keys, sequencers, what is skipped."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from hera_sessions import keys
+from hera_sessions.events import UnreadableEventError
+from hera_sessions.events import azure as blob_events
+from hera_sessions.models import EventKind
+from tests.conftest import load_event
+
+CONTAINER = "hera-sessions"
+KEY = "sessions/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/photos/user.png"
+
+
+def created() -> dict[str, Any]:
+    return copy.deepcopy(load_event("eventgrid-blob-created.json")[0])  # type: ignore[index]
+
+
+def as_cloud_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The same event in the CloudEvents 1.0 schema, as Event Grid delivers it when asked to."""
+    return {
+        "specversion": "1.0",
+        "id": event["id"],
+        "source": event["topic"],
+        "subject": event["subject"],
+        "type": event["eventType"],
+        "time": event["eventTime"],
+        "data": event["data"],
+    }
+
+
+def test_the_sample_blob_created_event() -> None:
+    (event,) = blob_events.parse(load_event("eventgrid-blob-created.json"), CONTAINER)
+
+    assert event.kind is EventKind.CREATED
+    assert event.key == KEY
+    assert (event.size, event.content_type, event.etag) == (12345, "image/png", "0x8DD3567A1B2C3D4")
+    assert event.sequencer == "00000000000000000000000000026D6E0000000000A1B2C3"
+    assert event.event_id == "831e1650-001e-001b-66ab-eeb76e069631"
+    assert event.event_time == pytest.approx(1736935205.123456)
+    assert event.source == "azure"
+
+
+def test_the_sample_blob_deleted_event() -> None:
+    (event,) = blob_events.parse(load_event("eventgrid-blob-deleted.json"), CONTAINER)
+
+    assert (event.kind, event.key, event.size) == (EventKind.REMOVED, KEY, None)
+    assert keys.later(event.sequencer, blob_events.parse(load_event("eventgrid-blob-created.json"))[0].sequencer) > 0
+
+
+def test_the_cloud_events_schema_reads_the_same() -> None:
+    grid = created()
+
+    assert blob_events.parse(as_cloud_event(grid), CONTAINER) == blob_events.parse([grid], CONTAINER)
+
+
+def test_one_event_or_a_list_of_events() -> None:
+    assert blob_events.parse(created(), CONTAINER) == blob_events.parse([created(), {"eventType": "Other"}], CONTAINER)
+
+
+def test_other_event_types_are_skipped() -> None:
+    tier = created() | {"eventType": "Microsoft.Storage.BlobTierChanged"}
+
+    assert blob_events.parse([tier], CONTAINER) == []
+
+
+def test_events_about_another_container_are_skipped() -> None:
+    event = created()
+    event["subject"] = event["subject"].replace(CONTAINER, "other")
+
+    assert blob_events.parse(event, CONTAINER) == []
+    assert len(blob_events.parse(event)) == 1  # without a container to compare with, every blob counts
+
+
+def test_the_key_comes_from_the_subject_as_is() -> None:
+    event = created()
+    event["subject"] = event["subject"].replace("user.png", "user%20name.png")
+
+    (parsed,) = blob_events.parse(event, CONTAINER)
+
+    assert parsed.key.endswith("/user%20name.png")  # the subject holds the name as stored: not decoded
+
+
+def test_without_a_blob_subject_the_key_comes_from_the_url_decoded_once() -> None:
+    event = created()
+    event["subject"] = ""
+    event["data"]["url"] = f"https://herasessions.blob.core.windows.net/{CONTAINER}/sessions/x/a%2520b.png"
+
+    (parsed,) = blob_events.parse(event, CONTAINER)
+
+    assert parsed.key == "sessions/x/a%20b.png"
+
+
+def test_the_url_of_a_path_style_emulator_account() -> None:
+    event = created()
+    event["subject"] = None
+    event["data"]["url"] = f"http://127.0.0.1:10000/devstoreaccount1/{CONTAINER}/{KEY}"
+
+    assert blob_events.parse(event, CONTAINER)[0].key == KEY
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("00000000000004420000000000028963", "00000000000004420000000000028963"),
+        ("00000000000000000000000000010C26000000000067dc78", "00000000000000000000000000010C26000000000067DC78"),
+        ("not-hex", None),
+        (None, None),
+        (12, None),
+    ],
+)
+def test_sequencers_are_upper_case_hex(raw: Any, normalized: str | None) -> None:
+    assert blob_events.normalize_sequencer(raw) == normalized
+
+
+def test_sequencers_of_the_same_width_order_as_their_values() -> None:
+    lower = blob_events.normalize_sequencer("000000000000000000000000000100000000000000009fff")
+    upper = blob_events.normalize_sequencer("00000000000000000000000000010000000000000000a000")
+
+    assert keys.later(upper, lower) > 0  # "a" < "9" would be wrong; "A" > "9" as hex wants
+    assert keys.later(lower, lower) == 0
+
+
+def test_the_subscription_validation_code() -> None:
+    payload = load_event("eventgrid-subscription-validation.json")
+
+    assert blob_events.validation_code(payload) == "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"
+    assert blob_events.validation_code([created()]) is None
+    assert blob_events.parse(payload) == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [],
+        "text",
+        [1, 2],
+        [{"eventType": blob_events.BLOB_CREATED, "subject": "/blobServices/default/containers/c/blobs/k"}],
+        [{"eventType": blob_events.BLOB_CREATED, "subject": "not-a-blob", "data": {"contentLength": 1}}],
+    ],
+)
+def test_unreadable_deliveries(payload: Any) -> None:
+    with pytest.raises(UnreadableEventError):
+        blob_events.parse(payload)
+
+
+@pytest.mark.parametrize("size", [None, "12", -1, True, 1.5])
+def test_a_blob_created_event_needs_a_whole_content_length(size: Any) -> None:
+    event = created()
+    event["data"]["contentLength"] = size
+
+    with pytest.raises(UnreadableEventError):
+        blob_events.parse(event)
