@@ -66,6 +66,7 @@ class Env:
     CDN_KEY_ID = "CDN_KEY_ID"
     CDN_PRIVATE_KEY = "CDN_PRIVATE_KEY"
     CDN_DISTRIBUTION_ID = "CDN_DISTRIBUTION_ID"
+    CDN_URL_MAP = "CDN_URL_MAP"
     PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
     PORT = "PORT"
     HOST = "HOST"
@@ -117,6 +118,7 @@ class Settings:
     cdn_key_id: str | None = None
     cdn_private_key: str | None = None
     cdn_distribution_id: str | None = None
+    cdn_url_map: str | None = None  # Cloud CDN: the URL map whose cache an erasure invalidates
     public_base_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 3000
@@ -278,6 +280,7 @@ def load(overrides: Mapping[str, str] | None = None, environ: Mapping[str, str] 
         cdn_key_id=_str(env, Env.CDN_KEY_ID),
         cdn_private_key=_str(env, Env.CDN_PRIVATE_KEY),
         cdn_distribution_id=_str(env, Env.CDN_DISTRIBUTION_ID),
+        cdn_url_map=_str(env, Env.CDN_URL_MAP),
         public_base_url=_str(env, Env.PUBLIC_BASE_URL),
         host=_str(env, Env.HOST) or "127.0.0.1",
         port=_int(env, Env.PORT, 3000, minimum=0),

@@ -1,0 +1,59 @@
+"""The storage contract (tests/contract/test_storage_contract.py) on GCS, through the emulator.
+
+The emulator takes signed-URL PUTs and GETs (without checking them) but has no POST-policy endpoint. So every
+upload here is first verified against the signing key, as GCS would; a form POST is then stored as GCS would
+store it after accepting the policy: at the policy's exact key, with its content type, through the emulator's
+XML API (an unsigned PUT at that object name).
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from hera_sessions import config
+from hera_sessions.models import UploadTicket
+from hera_sessions.storage import gcs
+from hera_sessions.storage.base import Storage
+from tests.conftest import SERVICE_KEY
+from tests.contract.test_storage_contract import Sent, StorageContract, send_upload
+from tests.gcp.conftest import Bucket, ServiceAccount, verify_post_policy, verify_v4_url
+
+
+class TestGcsStorage(StorageContract):
+    """GCS on gcp-storage-emulator, signing with a throwaway service account key."""
+
+    enforces_declared_size = False  # the emulator checks no signature, no size range and no policy
+
+    @pytest.fixture
+    def storage(self, gcs_bucket: Bucket, gcp_credentials: ServiceAccount) -> Storage:
+        self.account = gcp_credentials
+        self.bucket = gcs_bucket
+        settings = config.load(
+            {
+                "STORAGE_MODE": "cloud",
+                "CLOUD_STORAGE_TYPE": "gcs",
+                "GCS_BUCKET_NAME": gcs_bucket.name,
+                "SESSION_TYPE": "redis",
+                "REDIS_URL": "redis://127.0.0.1:1/0",
+                "TOKEN_SECRET": "t",
+                "SERVICE_API_KEYS": SERVICE_KEY,
+            }
+        )
+        return gcs.from_settings(settings)
+
+    def upload(self, ticket: UploadTicket, body: bytes) -> Sent:
+        public_key = self.account.public_key
+        if ticket.protocol == "put":
+            verify_v4_url(ticket.url, ticket.method, ticket.headers, public_key)
+            return send_upload(ticket, body)
+        assert ticket.protocol == "post"
+        policy = verify_post_policy(ticket.fields, public_key)
+        conditions = policy["conditions"]
+        (low, high) = next(c[1:] for c in conditions if isinstance(c, list) and c[0] == "content-length-range")
+        assert low <= len(body) <= high
+        assert {"key": ticket.fields["key"]} in conditions
+        assert {"Content-Type": ticket.fields["Content-Type"]} in conditions
+        url = f"{self.bucket.emulator.url}/{self.bucket.name}/{ticket.fields['key']}"
+        response = requests.put(url, data=body, headers={"Content-Type": ticket.fields["Content-Type"]}, timeout=30)
+        return Sent([response])
