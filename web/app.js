@@ -1,8 +1,10 @@
 /**
  * The demo page: one session kept in sessionStorage, uploads with progress, a gallery of signed URLs.
  *
- * Configuration (all optional): `window.HERA_CONFIG = {baseUrl, method, autoUpload}` set before this module
- * runs, overridden by the query string (`?method=POST`, `?baseUrl=http://localhost:3001`).
+ * Configuration (all optional): `window.HERA_CONFIG = {baseUrl, method, autoUpload, session}` set before this
+ * module runs, overridden by the query string (`?method=POST`, `?baseUrl=http://localhost:3001`).
+ * `session` is `{session_id, token, expires_at?}` made by the app's backend with its service key (where the
+ * API takes no sessions from browsers); without it the page creates its own (local mode, no service keys).
  */
 import { HeraSessionsClient, formatBytes, safePath } from "./hera-sessions.js";
 
@@ -30,15 +32,19 @@ let client = null;
 let renewal = null;
 /** Controllers of the uploads in flight (aborted when the session is erased). */
 const inFlight = new Set();
+/** The session the app's backend handed over in HERA_CONFIG, until it is used. */
+let handedSession = config.session;
 
 function readConfig() {
   const given = /** @type {any} */ (window).HERA_CONFIG ?? {};
   const query = new URLSearchParams(location.search);
   const method = query.get("method") ?? given.method;
+  const session = given.session?.session_id && given.session?.token ? given.session : null;
   return {
     baseUrl: String(query.get("baseUrl") ?? given.baseUrl ?? "").replace(/\/+$/, ""),
     method: method ? String(method).toUpperCase() : undefined,
     autoUpload: given.autoUpload !== false && query.get("autoUpload") !== "false",
+    session,
   };
 }
 
@@ -56,13 +62,12 @@ function storedSession() {
   }
 }
 
-/** Use the stored session, or create one (always a new one when `fresh`). */
+/** Use the handed-over or stored session, or create one (always a new one when `fresh`). */
 async function openSession({ fresh = false } = {}) {
-  let session = fresh ? null : storedSession();
-  if (!session) {
-    session = await HeraSessionsClient.createSession({ baseUrl: config.baseUrl });
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
-  }
+  let session = fresh ? null : (handedSession ?? storedSession());
+  handedSession = null;
+  session ??= await HeraSessionsClient.createSession({ baseUrl: config.baseUrl });
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
   client = new HeraSessionsClient({ baseUrl: config.baseUrl, sessionId: session.session_id, token: session.token });
   els.sessionId.textContent = session.session_id;
 }
@@ -149,7 +154,8 @@ function describe(err, name) {
   const who = name ? `“${name}”` : "The file";
   const message = String(err?.message ?? err);
   switch (err?.code) {
-    case "too_large": {
+    case "too_large":
+    case "file_too_large": {
       const limit = limitPhrase(err);
       return limit ? `${who} is too large: ${limit}.` : `${who} is too large. ${message}`;
     }
@@ -161,9 +167,11 @@ function describe(err, name) {
     case "quota_exceeded":
       return `${who} was not uploaded: this session is full. ${message}`;
     case "network_error":
-      return `${who} could not be sent: the connection failed. Check your network and try again.`;
+      return name
+        ? `${who} could not be sent: the connection failed. Check your network and try again.`
+        : "The connection failed. Check your network and try again.";
     case "timeout":
-      return `${who} could not be sent in time. Please try again.`;
+      return name ? `${who} could not be sent in time. Please try again.` : "The server took too long to answer. Please try again.";
     case "upload_url_expired":
       return `${who} took too long to start uploading. Please try again.`;
     case "unavailable":
@@ -396,8 +404,15 @@ async function eraseSession() {
     clearGallery();
     els.uploads.replaceChildren();
     sessionStorage.removeItem(STORAGE_KEY);
-    await openSession({ fresh: true });
-    say("The session was erased. A new, empty session has started.");
+    client = null;
+    els.sessionId.textContent = "none";
+    try {
+      await openSession({ fresh: true });
+      say("The session was erased. A new, empty session has started.");
+    } catch {
+      // Where sessions come from the app's backend, the page cannot start one itself.
+      say("The session was erased.");
+    }
   } catch (err) {
     showError(`The session could not be erased. ${describe(err)}`);
   } finally {

@@ -25,7 +25,8 @@ export declare class HeraSessionsError extends Error {
   name: "HeraSessionsError";
   /**
    * The API's snake_case code ("too_large", "content_type_not_allowed", "quota_exceeded", "invalid_path", ...),
-   * or the client's: "network_error", "timeout", "aborted", "etag_missing", "unsupported_protocol".
+   * or the client's: "network_error", "timeout", "aborted", "etag_missing", "location_missing",
+   * "unsupported_protocol".
    */
   code: string;
   /** HTTP status; 0 when there was no answer. */
@@ -194,7 +195,8 @@ export interface UploadContext {
   parts: { concurrency: number; tries: number; delay: number };
 }
 
-/** The upload protocols, by the ticket's `protocol`: "put", "post", "s3-multipart", "azure-blocks". */
+/** The upload protocols, by the ticket's `protocol`: "put", "post", "s3-multipart", "azure-blocks",
+ * "gcs-resumable". */
 export declare const PROTOCOLS: Record<
   string,
   (ctx: UploadContext) => Promise<{ etag?: string | null; record?: Record<string, any> }>

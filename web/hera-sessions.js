@@ -52,7 +52,7 @@ const STORAGE_CODES = {
 export class HeraSessionsError extends Error {
   /**
    * Client-side codes: `network_error` (no answer, or blocked by CORS), `timeout`, `aborted` (the AbortSignal
-   * fired), `etag_missing`, `unsupported_protocol`, `invalid_path`; storage errors get a snake_case code from
+   * fired), `etag_missing`, `location_missing`, `unsupported_protocol`, `invalid_path`; storage errors get a snake_case code from
    * the storage's own (`EntityTooLarge` → `too_large`, `AccessDenied` → `access_denied`, ...).
    *
    * @param {string} message for a person
@@ -622,6 +622,40 @@ export const PROTOCOLS = {
         }),
       { tries: ctx.parts.tries, delay: ctx.parts.delay, signal: ctx.signal },
     );
+    return { etag: response.etag };
+  },
+
+  /** GCS resumable upload: POST the signed URL (`x-goog-resumable: start`) to open an upload session, then PUT
+   * the whole file to the session's address, which GCS answers in `Location` (the bucket's CORS must expose it:
+   * `python -m hera_sessions.cors gcs`). Opening the session is retried; the bytes go in one request. */
+  async "gcs-resumable"(ctx) {
+    const { ticket } = ctx;
+    const started = await retry(
+      () =>
+        ctx.send({
+          method: ticket.method || "POST",
+          url: ctx.resolve(ticket.url),
+          headers: ticket.headers ?? {},
+          body: null,
+          signal: ctx.signal,
+        }),
+      { tries: ctx.parts.tries, delay: ctx.parts.delay, signal: ctx.signal },
+    );
+    const session = started.header("Location");
+    if (!session) {
+      throw new HeraSessionsError(
+        "Storage did not show the upload session's address: the bucket's CORS rules must expose the Location header.",
+        { code: "location_missing", status: started.status, details: { source: "storage" } },
+      );
+    }
+    const response = await ctx.send({
+      method: "PUT",
+      url: session,
+      headers: {},
+      body: bare(ctx.file),
+      signal: ctx.signal,
+      onProgress: ctx.progress,
+    });
     return { etag: response.etag };
   },
 };

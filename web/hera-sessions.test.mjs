@@ -305,6 +305,51 @@ describe("HeraSessionsClient", () => {
     assert.ok(calls.some((c) => c.method === "DELETE"));
   });
 
+  it("gcs-resumable: opens the session with the ticket's headers, then PUTs the file to Location", async () => {
+    const file = new File(["0123456789"], "ten.png", { type: "image/png" });
+    const { fetch } = fakeFetch({
+      [`POST ${base}/uploads`]: json(201, {
+        protocol: "gcs-resumable",
+        method: "POST",
+        url: "https://storage.test/b/k?X-Goog-Signature=s",
+        headers: { "Content-Type": "image/png", "x-goog-resumable": "start", "x-goog-content-length-range": "0,10" },
+      }),
+      [`GET ${base}/files/photos/ten.png`]: json(200, { path: "photos/ten.png", size: 10, etag: "e1", url: "https://dl" }),
+    });
+    let starts = 0;
+    const { XHR, sent } = fakeXhr((req) => {
+      if (req.method === "POST") {
+        starts += 1;
+        if (starts === 1) return { status: 503, body: "<Error><Code>ServiceUnavailable</Code><Message>Try again.</Message></Error>" };
+        return { status: 201, headers: { Location: "https://storage.test/b/k?upload_id=u1" } };
+      }
+      return { status: 200, headers: { ETag: '"e1"' } };
+    });
+    const record = await client(fetch, XHR).upload(file, { path: "photos/ten.png" });
+
+    assert.equal(record.recorded, true);
+    assert.deepEqual(
+      sent.map((req) => [req.method, req.url]),
+      [
+        ["POST", "https://storage.test/b/k?X-Goog-Signature=s"],
+        ["POST", "https://storage.test/b/k?X-Goog-Signature=s"],
+        ["PUT", "https://storage.test/b/k?upload_id=u1"],
+      ],
+    );
+    assert.equal(sent[0].requestHeaders["x-goog-resumable"], "start");
+    assert.equal(sent[0].body, null);
+    assert.deepEqual(sent[2].requestHeaders, {});
+    assert.equal(await sent[2].body.text(), "0123456789");
+  });
+
+  it("gcs-resumable: a Location that CORS hides fails clearly", async () => {
+    const { fetch } = fakeFetch({
+      [`POST ${base}/uploads`]: json(201, { protocol: "gcs-resumable", method: "POST", url: "https://storage.test/b/k" }),
+    });
+    const { XHR } = fakeXhr(() => ({ status: 201 }));
+    await assert.rejects(client(fetch, XHR).upload(new Blob(["abc"]), { path: "a.png" }), { code: "location_missing" });
+  });
+
   it("put: sends exactly the ticket's headers; storage XML errors become codes", async () => {
     const { fetch } = fakeFetch({
       [`POST ${base}/uploads`]: json(201, {

@@ -31,8 +31,19 @@ AZURE_METHODS = ("GET", "HEAD", "PUT")
 EXPOSE_HEADERS = ("ETag",)
 #: How long a browser may cache a preflight answer (seconds).
 MAX_AGE_SECONDS = 3000
-#: GCS names the response headers a browser may read; resumable uploads also need ``x-goog-resumable``.
-GCS_RESPONSE_HEADERS = ("Content-Type", "ETag", "x-goog-resumable")
+#: GCS's ``responseHeader`` list is both the request headers a browser may send (``Content-Type``,
+#: ``x-goog-resumable``, ``x-goog-content-length-range``: the signed ones) and the response headers it may read
+#: (``ETag``; ``Location``, the resumable upload session's address; ``Range`` when resuming).
+GCS_RESPONSE_HEADERS = (
+    "Content-Type",
+    "Content-Range",
+    "ETag",
+    "Location",
+    "Range",
+    "x-goog-content-length-range",
+    "x-goog-resumable",
+)
+GCS_METHODS = ("GET", "HEAD", "PUT", "POST")
 S3_RULE_ID = "browser-uploads"
 
 TARGETS = ("s3", "gcs", "azure")
@@ -71,7 +82,7 @@ def gcs_cors(origins: Iterable[str]) -> list[dict[str, Any]]:
     return [
         {
             "origin": _origins(origins),
-            "method": ["GET", "PUT", "POST"],
+            "method": list(GCS_METHODS),
             "responseHeader": list(GCS_RESPONSE_HEADERS),
             "maxAgeSeconds": MAX_AGE_SECONDS,
         }

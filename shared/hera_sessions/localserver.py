@@ -128,6 +128,10 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self._status = status
+        # Logged before the answer goes out, so the line exists by the time the client has its answer.
+        elapsed = (time.perf_counter() - self._started) * 1000
+        logger.info("%s %s %s %.1fms", self.command, urlsplit(self.path).path, status, elapsed)
         self.send_response(status)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -136,7 +140,6 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body and self.command != "HEAD":
             self.wfile.write(body)
-        self._status = status
 
     def _body(self, limit: int) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -145,7 +148,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _handle(self) -> None:
-        started = time.perf_counter()
+        self._started = time.perf_counter()
         self._status = 0
         path = urlsplit(self.path).path
         try:
@@ -160,8 +163,6 @@ class Handler(BaseHTTPRequestHandler):
             if not self._status:
                 self.close_connection = True
                 self._send(500, b'{"error":{"code":"internal_error","message":"Something went wrong on our side."}}')
-        finally:
-            logger.info("%s %s %s %.1fms", self.command, path, self._status, (time.perf_counter() - started) * 1000)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _handle
 

@@ -33,15 +33,22 @@ def test_s3_rules_are_what_put_bucket_cors_takes() -> None:
     }
 
 
-def test_the_gcs_cors_json_lets_browsers_read_etags_and_resumable_headers() -> None:
-    assert cors.gcs_cors([APP]) == [
-        {
-            "origin": [APP],
-            "method": ["GET", "PUT", "POST"],
-            "responseHeader": ["Content-Type", "ETag", "x-goog-resumable"],
-            "maxAgeSeconds": 3000,
-        }
-    ]
+def test_the_gcs_cors_json_lets_browsers_send_signed_headers_and_read_etags_and_the_session_address() -> None:
+    (rule,) = cors.gcs_cors([APP])
+
+    assert rule["origin"] == [APP]
+    assert rule["method"] == ["GET", "HEAD", "PUT", "POST"]
+    assert {"Content-Type", "x-goog-resumable", "x-goog-content-length-range"} <= set(rule["responseHeader"])
+    assert {"ETag", "Location", "Range"} <= set(rule["responseHeader"])
+    assert rule["maxAgeSeconds"] == 3000
+
+
+def test_gcp_deploys_the_same_gcs_rule() -> None:
+    """gcp/deploy.sh fills gcp/cors.json's origins from CORS_ALLOWED_ORIGINS: the rest must be this rule."""
+    (deployed,) = json.loads((ROOT / "gcp" / "cors.json").read_text())
+    (ours,) = cors.gcs_cors([APP])
+
+    assert {**deployed, "origin": [APP]} == ours
 
 
 def test_the_azure_rule_builds_the_sdks_cors_rule() -> None:
