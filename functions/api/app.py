@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -18,6 +19,8 @@ metrics = Metrics(service="hera-sessions")
 if not metrics.namespace:  # POWERTOOLS_METRICS_NAMESPACE, when it is set
     metrics.namespace = "HeraSessions"
 telemetry.use(lambda name, value: metrics.add_metric(name=name, unit=MetricUnit.Count, value=value))
+# Most calls count nothing (a file listing, a batch of duplicates): that is not worth a warning per call.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 @logger.inject_lambda_context(clear_state=True)
