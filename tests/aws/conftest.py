@@ -28,8 +28,8 @@ from typing import Any
 
 import pytest
 
-from hera_sessions.localserver import http_api_event
 from hera_sessions.runtime import Runtime
+from tests.apiclient import Api
 from tests.conftest import ROOT, SERVICE_KEY, MotoServer, RedisServer
 from tests.contract.test_storage_contract import send_upload as _send_upload
 
@@ -201,50 +201,6 @@ def s3_env(
 @pytest.fixture
 def s3_runtime(s3_env: dict[str, str], make_runtime: Callable[[dict[str, str]], Runtime]) -> Runtime:
     return make_runtime(s3_env)
-
-
-@dataclass
-class Answer:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-    @property
-    def code(self) -> str:
-        return str(self.body["error"]["code"])
-
-
-class Api:
-    """The v1 API of one runtime, called with HTTP API v2 events (as API Gateway calls the API function)."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-
-    def __call__(self, method: str, path: str, body: Any = None, token: str | None = None) -> Answer:
-        headers = {"host": "api.example.com", "content-type": "application/json"}
-        if token:
-            headers["authorization"] = f"Bearer {token}"
-        data = json.dumps(body).encode() if body is not None else b""
-        answer = self.runtime.handle_http(http_api_event(method, path, headers, data))
-        text = answer.get("body") or ""
-        is_json = answer.get("headers", {}).get("Content-Type") == "application/json"
-        return Answer(answer["statusCode"], json.loads(text) if text and is_json else text, answer.get("headers", {}))
-
-    def session(self) -> tuple[str, str]:
-        """A new session: (session id, its token)."""
-        created = self("POST", "/v1/sessions", token=SERVICE_KEY)
-        assert created.status == 201, created.body
-        return created.body["session_id"], created.body["token"]
-
-    def ticket(self, sid: str, token: str, path: str, content_type: str, size: int, method: str = "PUT") -> Any:
-        answer = self(
-            "POST",
-            f"/v1/sessions/{sid}/uploads",
-            {"path": path, "content_type": content_type, "size": size, "method": method},
-            token,
-        )
-        assert answer.status == 201, answer.body
-        return answer.body
 
 
 @pytest.fixture

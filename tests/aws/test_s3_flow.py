@@ -16,7 +16,8 @@ import redis
 import requests
 
 from hera_sessions.config import MiB
-from tests.aws.conftest import Api, Bucket, NotificationQueue
+from tests.apiclient import Api
+from tests.aws.conftest import Bucket, NotificationQueue
 from tests.conftest import RedisServer
 from tests.contract.test_storage_contract import send_upload
 

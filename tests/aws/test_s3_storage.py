@@ -25,7 +25,8 @@ from hera_sessions.errors import ConfigError, NotFoundError, StorageUnavailableE
 from hera_sessions.runtime import Runtime
 from hera_sessions.storage import s3
 from hera_sessions.storage.base import DownloadSpec, UploadSpec
-from tests.aws.conftest import REGION, Api, Bucket
+from tests.apiclient import Api
+from tests.aws.conftest import REGION, Bucket
 from tests.conftest import free_port
 from tests.contract.test_storage_contract import PNG, send_upload
 
