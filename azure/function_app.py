@@ -14,7 +14,6 @@ this file.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from typing import Any
@@ -25,7 +24,7 @@ import azure.functions as func
 from hera_sessions.errors import UnavailableError
 from hera_sessions.events import UnreadableEventError
 from hera_sessions.events import azure as blob_events
-from hera_sessions.localserver import http_api_event
+from hera_sessions.httpevent import answer_parts, http_api_event
 from hera_sessions.models import EventResult
 from hera_sessions.runtime import Runtime
 from hera_sessions.service import results_summary
@@ -63,11 +62,8 @@ def _client_ip(req: func.HttpRequest) -> str:
 def api(req: func.HttpRequest) -> func.HttpResponse:
     """The v1 API: the request becomes an HTTP API v2 event for the same routing table as the other clouds."""
     event = http_api_event(req.method, _target(req), dict(req.headers.items()), req.get_body(), _client_ip(req))
-    answer: dict[str, Any] = runtime.handle_http(event)
-    raw = answer.get("body") or ""
-    body = base64.b64decode(raw) if answer.get("isBase64Encoded") else raw.encode()
-    headers = {k: v for k, v in (answer.get("headers") or {}).items() if k.lower() != "content-length"}
-    return func.HttpResponse(body, status_code=answer["statusCode"], headers=headers)
+    status, headers, body = answer_parts(runtime.handle_http(event))
+    return func.HttpResponse(body, status_code=status, headers=headers)
 
 
 # -- storage events --------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ Both are thin adapters over the ``hera_sessions`` package: in the repo it is the
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import sys
@@ -17,7 +16,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from hera_sessions.events import UnreadableEventError, gcs
-from hera_sessions.localserver import http_api_event
+from hera_sessions.httpevent import answer_parts, http_api_event
 from hera_sessions.runtime import Runtime
 from hera_sessions.service import results_summary
 
@@ -61,12 +60,10 @@ def api(request: flask.Request) -> flask.Response:
         request.method, _target(request), dict(request.headers.items()), request.get_data(), request.remote_addr or ""
     )
     answer: dict[str, Any] = runtime.handle_http(event)
-    raw = answer.get("body") or ""
-    body = base64.b64decode(raw) if answer.get("isBase64Encoded") else raw.encode()
-    response = flask.Response(body, status=answer["statusCode"])
-    for name, value in (answer.get("headers") or {}).items():
-        if name.lower() != "content-length":
-            response.headers[name] = value
+    status, headers, body = answer_parts(answer)
+    response = flask.Response(body, status=status)
+    for name, value in headers.items():
+        response.headers[name] = value
     for cookie in answer.get("cookies") or []:
         response.headers.add("Set-Cookie", cookie)
     return response

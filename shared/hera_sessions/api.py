@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError as Rout
 from hera_sessions import keys
 from hera_sessions.config import Settings
 from hera_sessions.errors import HeraError, InvalidInputError, MethodNotAllowedError, NotFoundError
+from hera_sessions.jsonio import load_json
 from hera_sessions.models import UploadRequest, iso
 from hera_sessions.service import SessionService
 
@@ -70,17 +71,8 @@ def _error(exc: HeraError, headers: dict[str, str] | None = None) -> Response[An
     return _json(exc.status, exc.to_body(), headers)
 
 
-def _read_json(raw: str | None) -> Any:
-    if not raw:
-        raise InvalidInputError("The request needs a JSON body.", "invalid_json")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise InvalidInputError("The body is not valid JSON.", "invalid_json") from None
-
-
 def _object(raw: str | None, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
-    body = _read_json(raw)
+    body = load_json(raw)
     if not isinstance(body, dict):
         raise InvalidInputError("The body must be a JSON object.", "invalid_body")
     missing = sorted(required - body.keys())
@@ -130,7 +122,11 @@ def parse_parts(raw: str | None) -> list[tuple[int, str]]:
 def _tail(path: str, session_id: str) -> str:
     """The ``{path+}`` part of ``/v1/sessions/{id}/files/{path+}``, percent-decoded exactly once."""
     raw = path.split(f"/v1/sessions/{session_id}/files/", 1)[1]
-    return keys.check_path(unquote(raw, errors="strict"))
+    try:
+        decoded = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInputError("The path is not valid UTF-8 once decoded.", "invalid_path") from None
+    return keys.check_path(decoded)
 
 
 def create_app(settings: Settings, service: Callable[[], SessionService]) -> APIGatewayHttpResolver:
@@ -147,7 +143,10 @@ def create_app(settings: Settings, service: Callable[[], SessionService]) -> API
         return svc
 
     def body() -> str | None:
-        return app.current_event.decoded_body
+        try:
+            return app.current_event.decoded_body
+        except (UnicodeDecodeError, ValueError):  # not UTF-8, or a bad base64 body
+            raise InvalidInputError("The body is not valid UTF-8 JSON.", "invalid_json") from None
 
     handlers: dict[str, Callable[..., Response[Any]]] = {}
 
@@ -233,10 +232,6 @@ def create_app(settings: Settings, service: Callable[[], SessionService]) -> API
         if exc.status >= 500:
             logger.warning("request failed", extra={"code": exc.code, "path": app.current_event.path})
         return _error(exc)
-
-    @app.exception_handler(UnicodeDecodeError)
-    def bad_encoding(_: UnicodeDecodeError) -> Response[Any]:
-        return _error(InvalidInputError("The path is not valid UTF-8 once decoded.", "invalid_path"))
 
     @app.not_found
     def not_found(_: RouteNotFound) -> Response[Any]:

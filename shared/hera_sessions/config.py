@@ -78,6 +78,7 @@ SECRET_SETTINGS = (
     "token_secret_previous",
     "service_api_keys",
     "cdn_private_key",
+    "azure_connection_string",
 )
 
 

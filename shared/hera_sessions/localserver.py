@@ -7,7 +7,6 @@ PUT, form POST and GET, S3's status codes and XML error documents, CORS from ``C
 
 from __future__ import annotations
 
-import base64
 import email.parser
 import email.policy
 import hashlib
@@ -18,14 +17,14 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from hera_sessions.cors import STORAGE_METHODS, storage_headers
+from hera_sessions.httpevent import answer_parts, http_api_event
 from hera_sessions.runtime import Runtime
 from hera_sessions.storage.local import ROUTE, LocalStorage, S3Error
 
@@ -33,57 +32,6 @@ logger = logging.getLogger("hera_sessions.localserver")
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 _FORM_OVERHEAD = 64 * 1024  # room for the form fields around the file in a POST upload
-
-
-def http_api_event(
-    method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str = "127.0.0.1"
-) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) event for one HTTP request."""
-    parts = urlsplit(target)
-    lowered: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
-    query: dict[str, str] = {}
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        query[name] = f"{query[name]},{value}" if name in query else value
-    now = datetime.now(UTC)
-    try:
-        text, encoded = body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        text, encoded = base64.b64encode(body).decode(), True
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": parts.path,
-        "rawQueryString": parts.query,
-        "headers": lowered,
-        "requestContext": {
-            "accountId": "local",
-            "apiId": "local",
-            "domainName": lowered.get("host", "localhost"),
-            "domainPrefix": "local",
-            "http": {
-                "method": method,
-                "path": parts.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": source_ip,
-                "userAgent": lowered.get("user-agent", ""),
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "body": text if body else None,
-        "isBase64Encoded": encoded,
-    }
-    if query:
-        event["queryStringParameters"] = query
-    if "cookie" in lowered:
-        event["cookies"] = [c.strip() for c in lowered["cookie"].split(";")]
-    return event
 
 
 def s3_error_xml(error: S3Error, resource: str) -> bytes:
@@ -170,11 +118,8 @@ class Handler(BaseHTTPRequestHandler):
     def _api(self) -> None:
         body = self._body(self.runtime.settings.meta_max_bytes + _FORM_OVERHEAD)
         event = http_api_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
-        answer = self.runtime.handle_http(event)
-        raw = answer.get("body") or ""
-        payload = base64.b64decode(raw) if answer.get("isBase64Encoded") else raw.encode()
-        headers = {k: v for k, v in (answer.get("headers") or {}).items() if k.lower() != "content-length"}
-        self._send(answer["statusCode"], payload, headers)
+        status, headers, payload = answer_parts(self.runtime.handle_http(event))
+        self._send(status, payload, headers)
 
     # -- the demo page -----------------------------------------------------------------------------------
     def _static(self, path: str) -> None:

@@ -20,6 +20,7 @@ from hera_sessions.errors import (
     NotFoundError,
     TooLargeError,
 )
+from hera_sessions.jsonio import load_json
 from hera_sessions.metadata.base import CheckedEvent, Limits, MetadataStore, require_live
 from hera_sessions.models import (
     EventKind,
@@ -196,10 +197,7 @@ class SessionService:
             raise TooLargeError(
                 f"A metadata document may be at most {self.settings.meta_max_bytes} bytes.", "meta_too_large"
             )
-        try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidInputError("The body must be a JSON document.", "invalid_json") from None
+        document = load_json(body)
         compact = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
         self.metadata.put_meta(session_id, name, compact, now(), self.settings.session_ttl)
 

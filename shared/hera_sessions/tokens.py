@@ -59,13 +59,15 @@ class TokenAuthority:
         return bool(self._service_keys)
 
     def is_service_key(self, presented: str) -> bool:
-        candidate = presented.encode()
+        candidate = presented.encode("utf-8", "surrogateescape")
         found = False
         for key in self._service_keys:  # every key is compared, so timing says nothing about which matched
             found |= hmac.compare_digest(candidate, key)
         return found
 
     def verify(self, session_id: str, presented: str) -> bool:
+        if not presented.isascii():
+            return False
         version, _, rest = presented.partition(".")
         kid, _, mac = rest.partition(".")
         if version != _VERSION:

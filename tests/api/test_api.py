@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from hera_sessions.httpevent import http_api_event
 from tests.apiclient import Answer, Api
 from tests.conftest import SERVICE_KEY
 
@@ -294,3 +295,32 @@ def test_a_redis_that_is_down_answers_503_quickly(local_env: dict[str, str], mak
     redis.start()
     assert api("GET", "/health").status == 200
     redis.stop()
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "invalid_json"),  # nesting deep enough to break a recursive parser
+        ('{"x": NaN}', "invalid_json"),  # NaN and Infinity are not JSON
+        ('{"x": -Infinity}', "invalid_json"),
+    ],
+)
+def test_hostile_json_is_a_400(api: Api, raw: str, code: str) -> None:
+    sid, token = api.session()
+    for path in (f"/v1/sessions/{sid}/meta/doc", f"/v1/sessions/{sid}/uploads"):
+        answer = api("PUT" if "meta" in path else "POST", path, raw=raw, token=token)
+        assert (answer.status, answer.code) == (400, code)
+
+
+def test_a_body_that_is_not_utf8_is_invalid_json(api: Api) -> None:
+    sid, token = api.session()
+    event = http_api_event("PUT", f"/v1/sessions/{sid}/meta/doc", {"authorization": f"Bearer {token}"}, b"\xff\xfe{")
+    answer = api.runtime.handle_http(event)
+    assert answer["statusCode"] == 400
+    assert json.loads(answer["body"])["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize("token", ["v1.é.x", "v1.\u0000.y", "ünïcode"])
+def test_non_ascii_tokens_are_403_not_500(api: Api, token: str) -> None:
+    sid, _ = api.session()
+    assert api("GET", f"/v1/sessions/{sid}/files", token=token).status == 403

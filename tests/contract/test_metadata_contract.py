@@ -220,6 +220,25 @@ class MetadataContract:
         assert [r.path for r in store.list_files(sid)] == ["p/c.png"]
         assert store.get_file(sid, "p/c.png") == FileRecord("p/c.png", 3, "image/png", "e", 1.0)
 
+    def test_a_deleted_file_stays_deleted_when_its_created_event_comes_again(
+        self, store: MetadataStore, sid: str
+    ) -> None:
+        upload = created(sid, "p/a.png", "0A")
+        self.apply(store, upload)
+        store.forget_file(sid, "p/a.png", time.time(), TTL)  # DELETE /files/p/a.png
+        assert self.apply(store, upload) == [Outcome.DUPLICATE]  # SQS delivers the old "created" again
+        assert self.apply(store, removed(sid, "p/a.png", "0B")) == [Outcome.REMOVED]
+        assert self.apply(store, upload) == [Outcome.STALE]
+        assert store.list_files(sid) == []
+        assert self.apply(store, created(sid, "p/a.png", "0C")) == [Outcome.RECORDED]  # a new upload wins
+
+    def test_the_removal_event_before_forget_keeps_its_tombstone(self, store: MetadataStore, sid: str) -> None:
+        upload = created(sid, "p/a.png", "0A")
+        self.apply(store, upload, removed(sid, "p/a.png", "0B"))
+        assert store.forget_file(sid, "p/a.png", time.time(), TTL) is None
+        assert self.apply(store, upload) == [Outcome.STALE]
+        assert store.list_files(sid) == []
+
     def test_every_order_of_create_and_delete_ends_the_same(self, store: MetadataStore) -> None:
         """Duplicates and every order of a key's events: the greatest sequencer decides."""
         history = [

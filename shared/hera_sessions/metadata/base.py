@@ -9,7 +9,7 @@ where it is a JSON file):
 - ``t:<path>``      → an upload ticket (a quota reservation) ``{"s", "t", "x": expires_at, "u": upload_id}``
 
 JSON documents live beside it (``session:{id}:meta`` in Redis), and an erase marker outlives the session.
-:class:`SessionState` holds the rules in Python (the local store runs them); ``redis_scripts.lua`` holds the
+:class:`SessionState` holds the rules in Python (the local store runs them); :mod:`.redis_scripts` holds the
 same rules for Redis, where they run atomically in one round trip. One contract suite runs over both.
 """
 
@@ -110,7 +110,7 @@ def reservations_from_fields(fields: Mapping[str, str]) -> list[Reservation]:
 
 
 class SessionState:
-    """The rules, over a session's field map (Python twin of ``redis_scripts.lua``)."""
+    """The rules, over a session's field map (Python twin of :mod:`.redis_scripts`)."""
 
     def __init__(self, fields: dict[str, str], now: float) -> None:
         self.fields = fields
@@ -156,6 +156,23 @@ class SessionState:
         if reservation.upload_id:
             ticket["u"] = reservation.upload_id
         self.fields["t:" + reservation.path] = dumps(ticket)
+
+    def forget(self, path: str) -> str | None:
+        """The API deleted the object: its record becomes a tombstone holding the record's own sequencer, so
+        a redelivered "created" of that upload is a duplicate while the removal event and new uploads still win.
+        Returns the live record that was there, if any."""
+        name = "f:" + path
+        raw = self.fields.get(name)
+        if raw is None:
+            return None
+        record = json.loads(raw)
+        if record.get("d"):
+            return None
+        if record.get("q") is None:
+            del self.fields[name]
+        else:
+            self.fields[name] = dumps({"d": 1, "q": record["q"]})
+        return raw
 
     def apply(self, event: CheckedEvent, limits: Limits) -> tuple[Outcome, str]:
         name = "f:" + event.path

@@ -133,7 +133,7 @@ class LocalMetadataStore(MetadataStore):
     def forget_file(self, session_id: str, path: str, now: float, ttl: int) -> FileRecord | None:
         with self._locked(session_id):
             data = self._live(session_id)
-            raw = data["fields"].pop("f:" + path, None)
+            raw = SessionState(data["fields"], now).forget(path)
             data["exp"] = now + ttl
             self._save(session_id, data)
         return record_from_field(path, raw) if raw else None

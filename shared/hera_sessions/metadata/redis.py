@@ -60,6 +60,7 @@ def connect(url: str, timeout: float, cluster: bool | None = None) -> redis.Redi
     """One client from a URL; ``?cluster=true`` (or ``cluster=True``) makes it a Redis Cluster client."""
     import redis
     from redis.backoff import ExponentialBackoff
+    from redis.driver_info import DriverInfo
     from redis.retry import Retry
 
     parts = urlsplit(url)
@@ -70,6 +71,9 @@ def connect(url: str, timeout: float, cluster: bool | None = None) -> redis.Redi
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
+        # Given, redis-py does not look its own version up in the installed packages' metadata on the first
+        # connection (importlib.metadata scans every folder on sys.path: 5-15 ms of a cold start).
+        "driver_info": DriverInfo(lib_version=redis.__version__),
     }
     if cluster:
         return redis.RedisCluster.from_url(url, **common)
@@ -96,11 +100,29 @@ class RedisMetadataStore(MetadataStore):
 
     def _call(self, fn: Callable[[], T]) -> T:
         """Run one Redis exchange; an unreachable or slow Redis becomes a 503, never a hang or a 500."""
-        from redis.exceptions import BusyLoadingError, ClusterError, ConnectionError, TimeoutError
+        from redis.exceptions import (
+            BusyLoadingError,
+            ClusterError,
+            ConnectionError,
+            OutOfMemoryError,
+            ReadOnlyError,
+            TimeoutError,
+            TryAgainError,
+        )
 
+        # Unreachable, slow, loading, failing over (READONLY, TRYAGAIN) or full (noeviction's OOM): all
+        # conditions that pass, so all a 503 the client (or SQS) retries.
         try:
             return fn()
-        except (ConnectionError, TimeoutError, BusyLoadingError, ClusterError) as exc:
+        except (
+            ConnectionError,
+            TimeoutError,
+            BusyLoadingError,
+            ClusterError,
+            OutOfMemoryError,
+            ReadOnlyError,
+            TryAgainError,
+        ) as exc:
             raise MetadataUnavailableError("Session metadata is unavailable right now; try again shortly.") from exc
 
     @staticmethod

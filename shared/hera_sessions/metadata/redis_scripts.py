@@ -163,7 +163,17 @@ if op == 'put' then
   redis.call('HSET', meta, field, ARGV[4])
 elseif op == 'delete' then
   previous = redis.call('HDEL', meta, field) == 1
-elseif op == 'forget' or op == 'release' then
+elseif op == 'forget' then
+  -- a live record becomes a tombstone holding its own sequencer: a redelivered "created" of the deleted
+  -- upload is then a duplicate, while the removal event (later) and a new upload (later) still win
+  previous = redis.call('HGET', sess, field)
+  if previous then
+    local r = cjson.decode(previous)
+    if r.d then previous = false
+    elseif r.q then redis.call('HSET', sess, field, cjson.encode({d = 1, q = r.q}))
+    else redis.call('HDEL', sess, field) end
+  end
+elseif op == 'release' then
   previous = redis.call('HGET', sess, field)
   redis.call('HDEL', sess, field)
 end
