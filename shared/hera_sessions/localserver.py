@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import hashlib
+import json
 import logging
 import mimetypes
 import signal
@@ -62,7 +63,10 @@ def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | 
         if name == "file":
             return fields, payload  # S3 ignores every field after the file
         if isinstance(name, str):
-            fields[name] = payload.decode()
+            try:
+                fields[name] = payload.decode()
+            except UnicodeDecodeError:
+                raise S3Error(400, "InvalidArgument", f"The form field {name!r} is not UTF-8.") from None
     return fields, None
 
 
@@ -89,8 +93,17 @@ class Handler(BaseHTTPRequestHandler):
         if body and self.command != "HEAD":
             self.wfile.write(body)
 
+    def _length(self) -> int | None:
+        """The declared body length: None when absent; a malformed one is refused as S3 refuses it."""
+        value = self.headers.get("Content-Length")
+        if value is None:
+            return None
+        if not value.strip().isdigit():
+            raise S3Error(400, "InvalidArgument", "Content-Length must be a non-negative whole number.")
+        return int(value)
+
     def _body(self, limit: int) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._length() or 0
         if length > limit:
             raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
         return self.rfile.read(length) if length else b""
@@ -116,7 +129,15 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- the API -----------------------------------------------------------------------------------------
     def _api(self) -> None:
-        body = self._body(self.runtime.settings.meta_max_bytes + _FORM_OVERHEAD)
+        try:
+            body = self._body(self.runtime.settings.meta_max_bytes + _FORM_OVERHEAD)
+        except S3Error as error:  # the API speaks JSON errors, not S3's XML
+            self.close_connection = True  # the body is left unread
+            code = "too_large" if error.code == "EntityTooLarge" else "invalid_input"
+            status = 413 if error.code == "EntityTooLarge" else 400
+            body_json = json.dumps({"error": {"code": code, "message": error.message}}).encode()
+            self._send(status, body_json, {"Content-Type": "application/json"})
+            return
         event = http_api_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
         status, headers, payload = answer_parts(self.runtime.handle_http(event))
         self._send(status, payload, headers)
@@ -124,8 +145,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- the demo page -----------------------------------------------------------------------------------
     def _static(self, path: str) -> None:
         name = "index.html" if path == "/" else unquote(path.removeprefix("/web/"))
-        target = (WEB_DIR / name).resolve()
-        if WEB_DIR.resolve() not in target.parents or not target.is_file():
+        target = (WEB_DIR / name.replace("\x00", "")).resolve()
+        if "\x00" in name or WEB_DIR.resolve() not in target.parents or not target.is_file():
             self._send(404, b"Not found", {"Content-Type": "text/plain"})
             return
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
@@ -186,8 +207,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, b"", headers)
 
     def _put(self, key: str, query: dict[str, str], cors: dict[str, str]) -> None:
-        length = self.headers.get("Content-Length")
-        self.storage.verify_put(key, query, self.headers.get("Content-Type"), int(length) if length else None)
+        self.storage.verify_put(key, query, self.headers.get("Content-Type"), self._length())
         stored = self.storage.write(key, self._body(int(query["X-Hera-Size"])))
         self._send(200, b"", {"ETag": stored.etag, **cors})
 

@@ -110,7 +110,9 @@ class SessionService:
                 "method_not_supported",
             )
         issued = now()
-        expires_in = self.settings.upload_url_ttl
+        # A large upload's URLs (parts, blocks, the resumable start) live as long as its reservation: a big
+        # file over a slow link must not fail half-way. Seven days at most, what every cloud signs for.
+        expires_in = min(self.settings.large_upload_ttl, 7 * 86_400) if large else self.settings.upload_url_ttl
         spec = UploadSpec(
             key=keys.object_key(session_id, path),
             content_type=content_type,
@@ -120,7 +122,7 @@ class SessionService:
             expires_at=issued + expires_in,
         )
         # Quota first (atomic in the store), then signing, which needs no network unless it is a large upload.
-        hold_until = issued + max(expires_in, self.settings.large_upload_ttl if large else 0)
+        hold_until = issued + expires_in
         self.metadata.reserve_upload(
             session_id,
             Reservation(path, request.size, content_type, hold_until),

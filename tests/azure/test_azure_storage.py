@@ -324,3 +324,21 @@ def test_the_backend_is_chosen_by_cloud_storage_type(azure_env: dict[str, str], 
 
     assert isinstance(storage, azure.AzureBlobStorage)
     assert (storage.name, storage.supports_post, storage.large_protocol) == ("azure", False, "azure-blocks")
+
+
+def test_a_blob_leased_through_its_upload_sas_can_still_be_deleted(
+    storage: azure.AzureBlobStorage, azure_container: Container, key: str
+) -> None:
+    # GIVEN an uploader that takes an infinite lease with its upload SAS (write permission covers leases)
+    ticket = storage.presign_upload(spec(key))
+    assert put(ticket.url, ticket.headers).status_code == 201
+    lease = requests.put(
+        ticket.url + "&comp=lease",
+        headers={"x-ms-lease-action": "acquire", "x-ms-lease-duration": "-1", "x-ms-version": "2021-12-02"},
+        timeout=10,
+    )
+    assert lease.status_code == 201
+    # WHEN the service deletes it (an erasure, a refused upload, DELETE /files)
+    storage.delete(key)
+    # THEN the lease is broken and the blob is gone
+    assert key not in azure_container.names()

@@ -128,3 +128,37 @@ def test_the_local_lifecycle_expires_old_objects(server: LocalServer) -> None:
     assert storage.expire(7 * 86_400) == 1  # type: ignore[attr-defined]
     assert [o.key.rsplit("/", 1)[1] for o in storage.list_prefix(f"sessions/{sid}/")] == ["new.png"]
     assert [f.path for f in server.runtime.service().list_files(sid)] == ["photos/new.png"]
+
+
+def raw_request(server: LocalServer, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> int:
+    """A request as a hostile client sends it (http.client lets headers lie)."""
+    import http.client
+
+    host, port = server.httpd.server_address[:2]
+    conn = http.client.HTTPConnection(str(host), int(port), timeout=5)
+    conn.putrequest(method, path, skip_accept_encoding=True)
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    conn.endheaders(body or None)
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "1e9", " "])
+def test_a_malformed_content_length_is_400_before_anything_is_read(server: LocalServer, length: str) -> None:
+    for path, ctype in (("/v1/sessions", "application/json"), ("/local-storage/", "multipart/form-data; boundary=x")):
+        assert raw_request(server, "POST", path, {"Content-Length": length, "Content-Type": ctype}) == 400
+
+
+def test_an_oversized_api_body_is_413_json(server: LocalServer) -> None:
+    sid, auth = new_session(server.url)
+    big = {"text": "x" * (1024 * 1024 + 70 * 1024)}
+    answer = requests.put(f"{server.url}/v1/sessions/{sid}/meta/doc", json=big, headers=auth, timeout=10)
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "too_large"
+
+
+def test_nul_bytes_in_static_paths_are_404(server: LocalServer) -> None:
+    assert requests.get(f"{server.url}/web/%00", timeout=5).status_code == 404
+    assert requests.get(f"{server.url}/web/app.js%00.png", timeout=5).status_code == 404

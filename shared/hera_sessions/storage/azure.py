@@ -207,10 +207,19 @@ class AzureBlobStorage(Storage):
             raise StorageUnavailableError(f"Azure Blob storage is unreachable: {exc.__class__.__name__}.") from exc
 
     def delete(self, key: str) -> None:
+        """Delete one blob, breaking a lease first if the uploader took one (its SAS may: write covers lease)."""
         try:
             self._call(lambda: self.container.delete_blob(key, delete_snapshots="include"))
         except ResourceNotFoundError:
             return
+        except HttpResponseError as exc:
+            code = getattr(exc, "error_code", None)
+            if code not in ("LeaseIdMissing", "LeaseIdMismatchWithBlobOperation"):
+                raise StorageUnavailableError(f"Azure Blob storage refused to delete: {code}.") from exc
+            from azure.storage.blob import BlobLeaseClient
+
+            self._call(lambda: BlobLeaseClient(self.container.get_blob_client(key)).break_lease(lease_break_period=0))
+            self._call(lambda: self.container.delete_blob(key, delete_snapshots="include"))
 
     def _delete_batch(self, names: list[str]) -> None:
         for _ in self.container.delete_blobs(*names, delete_snapshots="include", raise_on_any_failure=False):
