@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from hera_sessions.events import UnreadableEventError
+from hera_sessions.events import UnreadableEventError, event_time
 from hera_sessions.models import EventKind, StorageEvent
 
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
@@ -32,18 +31,6 @@ SUBSCRIPTION_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 _KINDS = {BLOB_CREATED: EventKind.CREATED, BLOB_DELETED: EventKind.REMOVED}
 _SUBJECT = re.compile(r"^/blobServices/default/containers/(?P<container>[^/]+)/blobs/(?P<blob>.+)$")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
-
-
-def _time(value: Any) -> float:
-    if not isinstance(value, str) or not value:
-        return 0.0
-    text = value.replace("Z", "+00:00")
-    # Event Grid writes 7 fractional digits (2017-06-26T18:41:00.9584103Z); Python reads at most 6.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return 0.0
 
 
 def normalize_sequencer(value: Any) -> str | None:
@@ -117,7 +104,7 @@ def parse_event(event: Mapping[str, Any], container: str | None = None) -> Stora
         size=size if kind is EventKind.CREATED else None,
         etag=etag.strip('"') if isinstance(etag, str) and etag else None,
         content_type=content_type if isinstance(content_type, str) and content_type else None,
-        event_time=_time(event.get("eventTime") or event.get("time")),
+        event_time=event_time(event.get("eventTime") or event.get("time")),
         event_id=str(event["id"]) if event.get("id") else None,
         source="azure",
     )

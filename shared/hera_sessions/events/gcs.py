@@ -17,10 +17,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from hera_sessions.events import UnreadableEventError
+from hera_sessions.events import UnreadableEventError, event_time
 from hera_sessions.models import EventKind, StorageEvent
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
@@ -51,15 +50,6 @@ def md5_hex(md5_base64: Any) -> str | None:
         return base64.b64decode(md5_base64, validate=True).hex()
     except (binascii.Error, ValueError):
         return None
-
-
-def _time(value: Any) -> float:
-    if not isinstance(value, str) or not value:
-        return 0.0
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
 
 
 def _size(value: Any) -> int | None:
@@ -98,7 +88,7 @@ def parse(attributes: Mapping[str, Any], data: Any, bucket: str | None = None) -
             size=_size(data.get("size")),
             etag=md5_hex(data.get("md5Hash")) or data.get("etag") or None,
             content_type=data.get("contentType") or None,
-            event_time=_time(attributes.get("time")) or _time(data.get("updated")),
+            event_time=event_time(attributes.get("time")) or event_time(data.get("updated")),
             event_id=str(attributes["id"]) if attributes.get("id") else None,
             source="gcs",
         )

@@ -12,25 +12,15 @@ delete that follows misses the real object, which the bucket's lifecycle rule th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from hera_sessions.events import UnreadableEventError
+from hera_sessions.events import UnreadableEventError, event_time
 from hera_sessions.models import EventKind, StorageEvent
 
 _CREATED = ("ObjectCreated:",)
 _REMOVED = ("ObjectRemoved:", "LifecycleExpiration:")
 _EVENTBRIDGE_KINDS = {"Object Created": EventKind.CREATED, "Object Deleted": EventKind.REMOVED}
-
-
-def _time(value: str | None) -> float:
-    if not value:
-        return 0.0
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
 
 
 def _sequencer(value: Any) -> str | None:
@@ -83,7 +73,7 @@ def _from_record(record: Mapping[str, Any]) -> StorageEvent | None:
         sequencer=_sequencer(obj.get("sequencer")),
         size=int(obj["size"]) if kind is EventKind.CREATED else None,
         etag=obj.get("eTag") or None,
-        event_time=_time(record.get("eventTime")),
+        event_time=event_time(record.get("eventTime")),
         event_id=(record.get("responseElements") or {}).get("x-amz-request-id"),
         source="s3",
     )
@@ -104,7 +94,7 @@ def _from_eventbridge(payload: Mapping[str, Any]) -> list[StorageEvent]:
             sequencer=_sequencer(obj.get("sequencer")),
             size=int(obj["size"]) if kind is EventKind.CREATED else None,
             etag=obj.etag or None,
-            event_time=_time(event.time),
+            event_time=event_time(event.time),
             event_id=event.get_id,
             source="s3",
         )
