@@ -1,0 +1,75 @@
+"""Figure 5: storage-event function cold start — a fresh process imports the function and records its first
+SQS batch of 10 S3 events (S3 mode, real redis-server), beside the reference function doing the same.
+"""
+
+from __future__ import annotations
+
+import random
+
+from bench.common import (
+    BUCKET,
+    EVENTS_DIR,
+    REFERENCE_DIR,
+    ColdSample,
+    Result,
+    Row,
+    cold_start,
+    create_sessions,
+    import_breakdown,
+    lambda_env,
+    log,
+    median,
+    redis_server,
+)
+from bench.workload import Sequencers, session_ids, upload_batch
+
+SIDES = {"ours": ("app", EVENTS_DIR), "reference": ("events_app", REFERENCE_DIR)}
+BATCH = 10
+
+
+def run(quick: bool) -> Result:
+    runs = 3 if quick else 21
+    log(f"[event cold start] {runs} fresh processes each, first batch of {BATCH} events")
+    samples: dict[str, list[ColdSample]] = {side: [] for side in SIDES}
+    traces: dict[str, list[str]] = {side: [] for side in SIDES}
+    with redis_server() as server:
+        sessions = session_ids(5, random.Random(17))
+        create_sessions(server.url, sessions)
+        env = lambda_env(server.url, POWERTOOLS_METRICS_NAMESPACE="HeraSessionsBench")
+        sequencer = Sequencers(0x0062A3F1B2C4D5E600)
+        rng = random.Random(19)
+        for n in range(runs + 1):
+            order = list(SIDES) if n % 2 == 0 else list(reversed(SIDES))
+            for side in order:
+                module, path = SIDES[side]
+                batch = upload_batch(sessions, BATCH, 4, sequencer, rng, BUCKET)
+                sample, trace = cold_start(module, path, batch, env, importtime=n == runs)
+                if sample.answer.get("batchItemFailures"):
+                    raise RuntimeError(f"{side}: failed messages in {sample.answer}")
+                if n == runs:  # the last round traces imports (slower): not counted
+                    traces[side].append(trace)
+                else:
+                    samples[side].append(sample)
+            if n < runs:
+                log(
+                    f"[event cold start] run {n + 1}/{runs}: "
+                    + ", ".join(f"{s} {samples[s][-1].wall_ms:.0f} ms" for s in SIDES)
+                )
+
+    def med(side: str, attr: str) -> float:
+        return median([getattr(s, attr) for s in samples[side]])
+
+    rows = [
+        Row("first batch (process start → response)", "ms", med("ours", "wall_ms"), med("reference", "wall_ms")),
+        Row("CPU time to the first answer", "ms", med("ours", "cpu_ms"), med("reference", "cpu_ms")),
+        Row("of which: import the handler", "ms", med("ours", "import_ms"), med("reference", "import_ms")),
+        Row("of which: first batch", "ms", med("ours", "first_call_ms"), med("reference", "first_call_ms")),
+    ]
+    details = {
+        "runs": runs,
+        "batch": BATCH,
+        "samples_ms": {side: [round(s.wall_ms, 1) for s in samples[side]] for side in SIDES},
+        "fastest_ms": {side: round(min(s.wall_ms for s in samples[side]), 1) for side in SIDES},
+        "imports": import_breakdown(traces),
+    }
+    return Result("event_cold_start", "5. Event function cold start", rows, details)

@@ -1,0 +1,62 @@
+"""What the API cold-start figure rests on: in S3 mode, a fresh function signs its first upload URL without ever
+importing boto3, with exactly the credentials botocore would have used. No timing is looked at."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from botocore.credentials import EnvProvider
+
+from bench.common import API_DIR, BUCKET, cold_start, create_sessions, lambda_env
+from bench.workload import session_ids, upload_request
+from hera_sessions.storage.s3_signing import environment_credentials
+from tests.conftest import RedisServer
+
+ENVIRONMENTS = [
+    {"AWS_ACCESS_KEY_ID": "ASIAKEY", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token"},
+    {"AWS_ACCESS_KEY_ID": "AKIAKEY", "AWS_SECRET_ACCESS_KEY": "secret"},
+    {"AWS_ACCESS_KEY_ID": "AKIAKEY", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": ""},
+    {"AWS_ACCESS_KEY_ID": "ASIAKEY", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SECURITY_TOKEN": "legacy"},
+]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_environment_credentials_are_the_ones_botocore_reads(env: dict[str, str]) -> None:
+    # GIVEN credentials in the environment, as Lambda provides them
+    # WHEN our signer and botocore's environment provider read them
+    ours = environment_credentials(env)
+    theirs = EnvProvider(environ=env).load()
+
+    # THEN both find the same key, secret and token (an empty token is no token for either)
+    assert ours is not None
+    assert theirs is not None
+    frozen = theirs.get_frozen_credentials()
+    assert tuple(ours.get_frozen_credentials()) == (frozen.access_key, frozen.secret_key, frozen.token or None)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"AWS_ACCESS_KEY_ID": "AKIAKEY"},
+        {"AWS_ACCESS_KEY_ID": "AKIAKEY", "AWS_SECRET_ACCESS_KEY": "s", "AWS_CREDENTIAL_EXPIRATION": "2099-01-01"},
+    ],
+)
+def test_incomplete_or_expiring_environment_credentials_are_left_to_botocore(env: dict[str, str]) -> None:
+    assert environment_credentials(env) is None
+
+
+def test_a_fresh_api_function_signs_its_first_upload_without_boto3(redis_server: RedisServer) -> None:
+    # GIVEN a session, and the API function's environment on Lambda in S3 mode (credentials in the environment)
+    redis_server.flush()
+    session_id = session_ids(1, random.Random(1))[0]
+    token = create_sessions(redis_server.url, [session_id])[0]
+
+    # WHEN a fresh process imports the function and answers its first upload-URL request
+    sample, _ = cold_start("app", API_DIR, upload_request(session_id, token), lambda_env(redis_server.url))
+
+    # THEN it answers with an AWS-style presigned PUT URL, and boto3 was never imported
+    assert sample.answer["statusCode"] == 201
+    assert f"https://{BUCKET}.s3.ap-northeast-1.amazonaws.com/sessions/{session_id}/" in sample.answer["body"]
+    assert "boto3" not in sample.packages
