@@ -122,3 +122,15 @@ def test_redis_keys_share_the_session_hash_tag() -> None:
     sid = keys.new_session_id()
     names = [keys.redis_session_key(sid), keys.redis_meta_key(sid), keys.redis_erased_key(sid)]
     assert all(name.startswith(f"session:{{{sid}}}") for name in names)
+
+
+def test_the_fast_path_check_agrees_with_the_segment_rules() -> None:
+    """check_path's one-regex fast path accepts exactly what the segment-by-segment rules accept."""
+    import random
+
+    rng = random.Random(1)
+    alphabet = "ab./.-_ %\\\x00é"
+    for _ in range(50_000):
+        path = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 9)))
+        by_rules = all(seg not in ("", ".", "..") and keys._SEGMENT.fullmatch(seg) for seg in path.split("/"))
+        assert bool(keys._PATH.fullmatch(path)) == by_rules, repr(path)

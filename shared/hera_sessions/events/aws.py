@@ -86,7 +86,8 @@ def read_payload(payload: object) -> tuple[list[StorageEvent], int]:
         raise UnreadableEventError("The event is not a JSON object.")
     notice: Mapping[str, Any] = payload["requestPayload"] if is_destination_record(payload) else payload
     events = s3.parse(notice)
-    notices = len(notice["Records"]) if s3.is_s3_notification(notice) else 1
+    records = notice.get("Records")
+    notices = len(records) if isinstance(records, list) else 1
     skipped = notices - len(events)
     if skipped:
         logger.info("storage notification skipped", extra={"notice": _describe(notice), "skipped": skipped})

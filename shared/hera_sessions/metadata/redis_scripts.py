@@ -23,39 +23,59 @@ end
 _STATE = r"""
 -- S3's rule: right-pad the shorter with zeros, then compare byte by byte (not strcoll: Redis sets a locale).
 local function later(a, b)
+  if a == b then return 0 end
   local la, lb = #a, #b
   if la < lb then a = a .. string.rep('0', lb - la) elseif lb < la then b = b .. string.rep('0', la - lb) end
   if a == b then return 0 end
-  for i = 1, #a do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then if x > y then return 1 else return -1 end end
+  -- 12 hex digits at a time (48 bits: exact in a Lua number); equal-width hex compares as its value does
+  for i = 1, #a, 12 do
+    local x, y = string.sub(a, i, i + 11), string.sub(b, i, i + 11)
+    if x ~= y then
+      local nx, ny = tonumber(x, 16), tonumber(y, 16)
+      if nx and ny and nx ~= ny then if nx > ny then return 1 else return -1 end end
+      for j = 1, #x do  -- not hex: byte by byte
+        local bx, by = string.byte(x, j), string.byte(y, j)
+        if bx ~= by then if bx > by then return 1 else return -1 end end
+      end
+    end
   end
   return 0
 end
 
-local rec, tick = {}, {}
-local function load()
+-- The session's records and tickets, and what each path holds against the quota (a live ticket's size, else
+-- a live record's): kept up to date as events apply, so a quota check costs O(1), not a pass over the hash.
+local rec, tick, held = {}, {}, {}
+local held_files, held_bytes, clock = 0, 0, 0
+
+local function settle(path)
+  local t, r, size = tick[path], rec[path], nil
+  if t and t.x > clock then size = t.s elseif r and not r.d then size = r.s end
+  local old = held[path]
+  if old then held_files = held_files - 1; held_bytes = held_bytes - old end
+  if size then held_files = held_files + 1; held_bytes = held_bytes + size end
+  held[path] = size
+end
+
+local function load(now)
+  clock = now
   local flat = redis.call('HGETALL', sess)
   for i = 1, #flat, 2 do
     local kind, path = string.sub(flat[i], 1, 2), string.sub(flat[i], 3)
     if kind == 'f:' then rec[path] = cjson.decode(flat[i + 1])
     elseif kind == 't:' then tick[path] = cjson.decode(flat[i + 1]) end
   end
+  for path in pairs(rec) do settle(path) end
+  for path in pairs(tick) do settle(path) end
 end
 
-local function usage(except, now)
-  local files, bytes, seen = 0, 0, {}
-  for path, t in pairs(tick) do
-    if path ~= except and t.x > now then files = files + 1; bytes = bytes + t.s; seen[path] = true end
-  end
-  for path, r in pairs(rec) do
-    if path ~= except and not seen[path] and not r.d then files = files + 1; bytes = bytes + r.s end
-  end
-  return files, bytes
+local function usage(except)
+  local own = held[except]
+  if own then return held_files - 1, held_bytes - own end
+  return held_files, held_bytes
 end
 
 local function quota(path, size, now, max_files, max_bytes)
-  local files, bytes = usage(path, now)
+  local files, bytes = usage(path)
   if files + 1 > max_files then
     return 'the session already holds ' .. files .. ' files (at most ' .. max_files .. ')'
   end
@@ -75,7 +95,7 @@ local closed = gate()
 if closed then return {closed} end
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local path, ticket = ARGV[5], ARGV[6]
-load()
+load(now)
 local why = quota(path, cjson.decode(ticket).s, now, tonumber(ARGV[3]), tonumber(ARGV[4]))
 if why then return {'quota', why} end
 for p, t in pairs(tick) do
@@ -102,7 +122,7 @@ if closed then
 end
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local max_files, max_bytes, upload_max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-load()
+load(now)
 local changed = false
 
 local function apply(ev)
@@ -120,6 +140,7 @@ local function apply(ev)
       rec[ev.p] = nil
       redis.call('HDEL', sess, 'f:' .. ev.p)
     end
+    settle(ev.p)
     changed = true
     return 'removed|'
   end
@@ -138,9 +159,12 @@ local function apply(ev)
   if why then return 'rejected|' .. why end
   local r = {s = ev.s, t = ctype, u = ev.u or now, e = ev.e, q = ev.q}
   rec[ev.p] = r
-  tick[ev.p] = nil
   redis.call('HSET', sess, 'f:' .. ev.p, cjson.encode(r))
-  redis.call('HDEL', sess, 't:' .. ev.p)
+  if t then
+    tick[ev.p] = nil
+    redis.call('HDEL', sess, 't:' .. ev.p)
+  end
+  settle(ev.p)
   changed = true
   return 'recorded|'
 end
