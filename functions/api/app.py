@@ -8,6 +8,7 @@ from hera_sessions.aws_lambda import observability
 from hera_sessions.runtime import default as runtime
 
 logger, metrics = observability()
+runtime.prepare_snapshot()
 
 
 @logger.inject_lambda_context(clear_state=True)

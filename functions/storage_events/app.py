@@ -14,6 +14,7 @@ from hera_sessions.events import aws
 from hera_sessions.runtime import default as runtime
 
 logger, metrics = observability()
+runtime.prepare_snapshot()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -70,6 +70,7 @@ class Env:
     PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
     PORT = "PORT"
     HOST = "HOST"
+    AWS_LAMBDA_INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"  # set by Lambda: "snap-start" when snapshotting
 
 
 SECRET_SETTINGS = (
@@ -123,6 +124,7 @@ class Settings:
     public_base_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 3000
+    snap_start: bool = False  # this Lambda init is taking a SnapStart snapshot: build everything before it
     extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -285,6 +287,7 @@ def load(overrides: Mapping[str, str] | None = None, environ: Mapping[str, str] 
         public_base_url=_str(env, Env.PUBLIC_BASE_URL),
         host=_str(env, Env.HOST) or "127.0.0.1",
         port=_int(env, Env.PORT, 3000, minimum=0),
+        snap_start=env.get(Env.AWS_LAMBDA_INITIALIZATION_TYPE) == "snap-start",
         extra=env,
     )
     _check_cloud(settings)

@@ -324,3 +324,15 @@ def test_a_body_that_is_not_utf8_is_invalid_json(api: Api) -> None:
 def test_non_ascii_tokens_are_403_not_500(api: Api, token: str) -> None:
     sid, _ = api.session()
     assert api("GET", f"/v1/sessions/{sid}/files", token=token).status == 403
+
+
+def test_a_snapstart_init_builds_everything_without_connecting(local_env: dict[str, str], make_runtime: Any) -> None:
+    from tests.conftest import free_port
+
+    closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens: building must not connect
+    runtime = make_runtime(
+        {**local_env, "SESSION_TYPE": "redis", "REDIS_URL": closed, "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
+    )
+    runtime.prepare_snapshot()
+    assert runtime._app is not None
+    assert runtime._service is not None

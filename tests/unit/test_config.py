@@ -94,3 +94,8 @@ def test_secrets_never_show_in_the_repr() -> None:
 def test_explicit_overrides_win_over_the_environment() -> None:
     s = config.load({"SESSION_TTL": "5"}, environ={"SESSION_TTL": "7"})
     assert s.session_ttl == 5
+
+
+def test_a_snapstart_init_is_recognised() -> None:
+    assert load(AWS_LAMBDA_INITIALIZATION_TYPE="snap-start").snap_start
+    assert not load(AWS_LAMBDA_INITIALIZATION_TYPE="on-demand").snap_start
