@@ -307,7 +307,8 @@ def serve(overrides: dict[str, str] | None = None) -> None:
         f"metadata: {settings.session_type}, data: {settings.sessions_dir}); Ctrl-C stops it",
         flush=True,
     )
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored (a background job)
+        signal.signal(signum, _interrupt)
     try:
         server.httpd.serve_forever()
     except KeyboardInterrupt:
