@@ -27,7 +27,6 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 from hera_sessions.localserver import LocalServer
 from hera_sessions.runtime import Runtime
 from tests.aws.conftest import (  # noqa: F401 - fixtures, found by name: a bucket and queue on moto, S3 mode
-    allowed_origins,
     s3_bucket,
     s3_client,
     s3_env,
@@ -404,3 +403,16 @@ def put_from(page: Page, url: str, headers: dict[str, str]) -> dict[str, Any]:
         [url, headers, PUT_BODY],
     )
     return result
+
+
+# -- the direct-to-storage tests (S3, Azure) ---------------------------------------------------------------
+@pytest.fixture
+def site_port() -> int:
+    """Where the page (and the API) are served: its origin is the one allowed origin."""
+    return free_port()
+
+
+@pytest.fixture
+def allowed_origins(site_port: int) -> tuple[str, ...]:
+    """Only the page's own origin: the API's CORS_ALLOWED_ORIGINS and the storage's CORS rules."""
+    return (f"http://127.0.0.1:{site_port}",)

@@ -22,22 +22,10 @@ from hera_sessions.localserver import LocalServer
 from hera_sessions.runtime import Runtime
 from tests.azure.conftest import Container, blob_created_event, sequencer, trigger_event
 from tests.browser.conftest import PUT_BODY, DemoPage, Photo, Site, hand_over, new_session, put_from
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.browser
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def site_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def allowed_origins(site_port: int) -> tuple[str, ...]:
-    """Only the page's own origin: the API's CORS_ALLOWED_ORIGINS and the Blob service's CORS rule."""
-    return (f"http://127.0.0.1:{site_port}",)
 
 
 @pytest.fixture
