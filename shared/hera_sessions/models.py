@@ -148,6 +148,9 @@ class StorageEvent:
     event_time: float = 0.0
     event_id: str | None = None
     source: str = "s3"
+    #: The object version the event describes (S3/local/Azure: its ETag; GCS: its generation): a refused object
+    #: is deleted only while it is still that version, never a newer upload at the same path.
+    version: str | None = None
 
 
 class Outcome(StrEnum):

@@ -274,8 +274,10 @@ class SessionService:
             for (index, _), (outcome, reason) in zip(checked, outcomes, strict=True):
                 results[index] = EventResult(events[index], outcome, reason)
         for result in results:
-            if result.outcome.deletes_object and result.event.kind is EventKind.CREATED:
-                self.storage.delete(result.event.key)
+            if result.event.kind is EventKind.CREATED and result.outcome is Outcome.REJECTED:
+                self.storage.delete_version(result.event.key, result.event.version)
+            elif result.event.kind is EventKind.CREATED and result.outcome is Outcome.ERASED:
+                self.storage.delete(result.event.key)  # an erased session keeps no version at all
             if result.outcome not in (Outcome.RECORDED, Outcome.REMOVED, Outcome.DUPLICATE):
                 logger.info(
                     "storage event not recorded",

@@ -47,7 +47,8 @@ CONTEXT = SimpleNamespace(
 
 # -- events, shaped like the files in events/ -------------------------------------------------------------------
 def etag(size: int) -> str:
-    return hashlib.md5(str(size).encode(), usedforsecurity=False).hexdigest()
+    """The ETag of the object the tests store for that size (``b"x" * size``): what S3 would report."""
+    return hashlib.md5(b"x" * size, usedforsecurity=False).hexdigest()
 
 
 def s3_event(name: str, key: str, sequencer: str | None, size: int | None = None) -> dict[str, Any]:

@@ -23,7 +23,9 @@ Optional hooks:
   another size or type than the ticket allows (real S3, GCS, Azure and the local server do; moto and most
   emulators check no signatures, so their subclasses set False and those tests are skipped);
 - ``upload(self, ticket, body)``: sends a file as the ticket says; override it for protocols
-  :func:`send_upload` does not know.
+  :func:`send_upload` does not know;
+- ``conditional_delete`` (class attribute) and ``version_of(info)``: whether ``delete_version`` spares a newer
+  upload, and what an event would name as the object's version (its ETag; GCS: its generation).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import requests
 
 from hera_sessions import keys
 from hera_sessions.errors import NotFoundError
-from hera_sessions.models import UploadTicket
+from hera_sessions.models import ObjectInfo, UploadTicket
 from hera_sessions.storage.base import DownloadSpec, Storage, UploadSpec
 from tests.conftest import free_port
 
@@ -108,6 +110,11 @@ class StorageContract:
     """The behaviour every backend shares. Subclasses give a ``storage`` fixture (see the module docstring)."""
 
     enforces_declared_size: bool = True
+    conditional_delete: bool = True
+    conditional_delete_note: str = ""
+
+    def version_of(self, info: ObjectInfo) -> str | None:
+        return info.etag
 
     @pytest.fixture
     def storage(self) -> Storage:
@@ -207,6 +214,21 @@ class StorageContract:
             storage.read(key)
         assert list(storage.list_prefix(keys.session_prefix(sid))) == []
 
+    def test_a_refused_version_is_deleted_but_a_newer_upload_stays(self, storage: Storage, sid: str) -> None:
+        if not self.conditional_delete:
+            pytest.skip(f"{storage.name} here cannot show a conditional delete ({self.conditional_delete_note})")
+        key, prefix = keys.object_key(sid, "photos/a.png"), keys.session_prefix(sid)
+        self.put(storage, key, PNG)
+        [refused] = storage.list_prefix(prefix)
+        self.put(storage, key, PNG[:100])  # the user uploads again before the refusal is processed
+
+        storage.delete_version(key, self.version_of(refused))
+        [newer] = storage.list_prefix(prefix)
+        assert newer.size == 100
+
+        storage.delete_version(key, self.version_of(newer))
+        assert list(storage.list_prefix(prefix)) == []
+
     def test_delete_prefix_leaves_other_sessions_alone(self, storage: Storage, sid: str) -> None:
         other = keys.new_session_id()
         for path in ("a.png", "photos/b.png", "photos/deep/c.png"):
@@ -242,6 +264,8 @@ class TestS3Storage(StorageContract):
     """S3 on the moto server (path-style, as with any custom endpoint). moto checks no signatures."""
 
     enforces_declared_size = False
+    conditional_delete = False
+    conditional_delete_note = "S3 deletes unconditionally: its signatures bind type and size, so refusals are rare"
 
     @pytest.fixture
     def storage(self, aws_env: dict[str, str], moto_server: Any) -> Storage:

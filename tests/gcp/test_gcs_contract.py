@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from hera_sessions import config
-from hera_sessions.models import UploadTicket
+from hera_sessions.models import ObjectInfo, UploadTicket
 from hera_sessions.storage import gcs
 from hera_sessions.storage.base import Storage
 from tests.conftest import SERVICE_KEY
@@ -24,6 +24,12 @@ class TestGcsStorage(StorageContract):
     """GCS on gcp-storage-emulator, signing with a throwaway service account key."""
 
     enforces_declared_size = False  # the emulator checks no signature, no size range and no policy
+
+    conditional_delete = False
+    conditional_delete_note = "gcp-storage-emulator ignores ifGenerationMatch; GCS honours it"
+
+    def version_of(self, info: ObjectInfo) -> str | None:
+        return info.version  # GCS events name the generation
 
     @pytest.fixture
     def storage(self, gcs_bucket: Bucket, gcp_credentials: ServiceAccount) -> Storage:

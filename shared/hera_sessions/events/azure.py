@@ -107,6 +107,7 @@ def parse_event(event: Mapping[str, Any], container: str | None = None) -> Stora
         event_time=event_time(event.get("eventTime") or event.get("time")),
         event_id=str(event["id"]) if event.get("id") else None,
         source="azure",
+        version=etag if isinstance(etag, str) and etag else None,
     )
 
 

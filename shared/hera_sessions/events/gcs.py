@@ -91,5 +91,6 @@ def parse(attributes: Mapping[str, Any], data: Any, bucket: str | None = None) -
             event_time=event_time(attributes.get("time")) or event_time(data.get("updated")),
             event_id=str(attributes["id"]) if attributes.get("id") else None,
             source="gcs",
+            version=str(data["generation"]),
         )
     ]

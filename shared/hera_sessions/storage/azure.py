@@ -207,19 +207,44 @@ class AzureBlobStorage(Storage):
             raise StorageUnavailableError(f"Azure Blob storage is unreachable: {exc.__class__.__name__}.") from exc
 
     def delete(self, key: str) -> None:
-        """Delete one blob, breaking a lease first if the uploader took one (its SAS may: write covers lease)."""
+        self._delete(key)
+
+    def delete_version(self, key: str, version: str | None) -> None:
+        if not version:
+            self._delete(key)
+            return
+        from azure.core import MatchConditions
+
+        etag = version if version.startswith('"') else f'"{version}"'
+        self._delete(key, etag=etag, match_condition=MatchConditions.IfNotModified)
+
+    def _delete(self, key: str, **conditions: Any) -> None:
+        """Delete one blob, breaking a lease first if the uploader took one (its SAS may: write covers lease).
+        With ``conditions`` (an ETag), a blob that has changed since is left alone: a newer upload."""
+
+        def delete() -> None:
+            self.container.delete_blob(key, delete_snapshots="include", **conditions)
+
         try:
-            self._call(lambda: self.container.delete_blob(key, delete_snapshots="include"))
+            self._call(delete)
         except ResourceNotFoundError:
             return
         except HttpResponseError as exc:
             code = getattr(exc, "error_code", None)
+            if code == "ConditionNotMet":
+                return
             if code not in ("LeaseIdMissing", "LeaseIdMismatchWithBlobOperation"):
                 raise StorageUnavailableError(f"Azure Blob storage refused to delete: {code}.") from exc
             from azure.storage.blob import BlobLeaseClient
 
             self._call(lambda: BlobLeaseClient(self.container.get_blob_client(key)).break_lease(lease_break_period=0))
-            self._call(lambda: self.container.delete_blob(key, delete_snapshots="include"))
+            try:
+                self._call(delete)
+            except ResourceNotFoundError:
+                return
+            except HttpResponseError as again:
+                if getattr(again, "error_code", None) != "ConditionNotMet":
+                    raise StorageUnavailableError("Azure Blob storage refused to delete.") from again
 
     def _delete_batch(self, names: list[str]) -> None:
         for _ in self.container.delete_blobs(*names, delete_snapshots="include", raise_on_any_failure=False):

@@ -61,6 +61,11 @@ class Storage(ABC):
     def check(self) -> None:
         """Raise StorageUnavailableError when the storage cannot be reached (health check)."""
 
+    def delete_version(self, key: str, version: str | None) -> None:
+        """Delete the object only while it is still ``version`` (the one an event refused), so a newer upload at
+        the same path survives. Backends that cannot condition a delete delete unconditionally."""
+        self.delete(key)
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; backends with batch deletes override this."""
         count = 0

@@ -216,6 +216,21 @@ class GcsStorage(Storage):
         except NotFoundError:
             return
 
+    def delete_version(self, key: str, version: str | None) -> None:
+        if not version or not version.isdigit():
+            self.delete(key)
+            return
+        from google.api_core.exceptions import PreconditionFailed
+
+        try:
+            with _unavailable("delete"):
+                try:
+                    self.bucket.blob(key).delete(if_generation_match=int(version), timeout=TIMEOUT, retry=_retry())
+                except PreconditionFailed:
+                    return  # a newer generation took the path: it stays
+        except NotFoundError:
+            return
+
     def _blobs(self, prefix: str, **options: Any) -> Iterator[Any]:
         blobs: Iterator[Any] = self.client.list_blobs(self.bucket, prefix=prefix, timeout=TIMEOUT, **options)
         return blobs

@@ -243,6 +243,14 @@ class LocalStorage(Storage):
                 break
             parent.rmdir()
 
+    def delete_version(self, key: str, version: str | None) -> None:
+        target = self._file(key)
+        if version and target.is_file():
+            current = hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
+            if current != version.strip('"'):
+                return  # a newer upload took the path: it stays
+        self.delete(key)
+
     def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:
         base = self.root / prefix
         if not base.is_dir():
