@@ -239,6 +239,18 @@ class MetadataContract:
         assert self.apply(store, upload) == [Outcome.STALE]
         assert store.list_files(sid) == []
 
+    def test_the_oldest_tombstones_are_pruned_beyond_the_bound(self, store: MetadataStore, sid: str) -> None:
+        # GIVEN more deletions than the bound (100 for this session)
+        paths = [f"p/{i:03}.png" for i in range(150)]
+        self.apply(store, *(removed(sid, p, "0B") for p in paths))
+        # WHEN an upload is reserved (the API's write path prunes)
+        self.reserve(store, sid, "p/new.png", 1)
+        # THEN the 50 oldest tombstones are gone (a late "created" for them records), the newest remain (stale)
+        assert self.apply(store, created(sid, paths[0], "0A", size=1)) == [Outcome.RECORDED]
+        assert self.apply(store, created(sid, paths[49], "0A", size=1)) == [Outcome.RECORDED]
+        assert self.apply(store, created(sid, paths[50], "0A", size=1)) == [Outcome.STALE]
+        assert self.apply(store, created(sid, paths[-1], "0A", size=1)) == [Outcome.STALE]
+
     def test_every_order_of_create_and_delete_ends_the_same(self, store: MetadataStore) -> None:
         """Duplicates and every order of a key's events: the greatest sequencer decides."""
         history = [

@@ -5,7 +5,8 @@ where it is a JSON file):
 
 - ``@c``            → creation time (epoch seconds)
 - ``f:<path>``      → a file record ``{"s": size, "t": type, "e": etag, "u": uploaded_at, "q": sequencer}``,
-  or a tombstone ``{"d": 1, "q": sequencer}`` left by a removal so that a late "created" cannot resurrect it
+  or a tombstone ``{"d": 1, "q": sequencer, "w": written_at}`` left by a removal so that a late "created" cannot
+  resurrect it (the oldest are pruned beyond :attr:`Limits.max_tombstones`)
 - ``t:<path>``      → an upload ticket (a quota reservation) ``{"s", "t", "x": expires_at, "u": upload_id}``
 
 JSON documents live beside it (``session:{id}:meta`` in Redis), and an erase marker outlives the session.
@@ -31,6 +32,12 @@ class Limits:
     max_files: int
     max_bytes: int
     upload_max: int
+
+    @property
+    def max_tombstones(self) -> int:
+        """Tombstones kept per session: enough to order every late event of every recent deletion, and a bound
+        so that a session deleting and uploading again and again cannot make its hash (and each script) grow."""
+        return max(100, 4 * self.max_files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +163,18 @@ class SessionState:
         if reservation.upload_id:
             ticket["u"] = reservation.upload_id
         self.fields["t:" + reservation.path] = dumps(ticket)
+        self.prune_tombstones(limits.max_tombstones)
+
+    def prune_tombstones(self, keep: int) -> None:
+        """Drop the oldest tombstones beyond ``keep`` (oldest written first, then by name, bytewise)."""
+        stones = []
+        for name, raw in self.fields.items():
+            if name.startswith("f:"):
+                value = json.loads(raw)
+                if value.get("d"):
+                    stones.append((int(value.get("w", 0)), name.encode(), name))
+        for _, _, name in sorted(stones)[: max(0, len(stones) - keep)]:
+            del self.fields[name]
 
     def forget(self, path: str) -> str | None:
         """The API deleted the object: its record becomes a tombstone holding the record's own sequencer, so
@@ -171,7 +190,7 @@ class SessionState:
         if record.get("q") is None:
             del self.fields[name]
         else:
-            self.fields[name] = dumps({"d": 1, "q": record["q"]})
+            self.fields[name] = dumps({"d": 1, "q": record["q"], "w": int(self.now)})
         return raw
 
     def apply(self, event: CheckedEvent, limits: Limits) -> tuple[Outcome, str]:
@@ -187,7 +206,7 @@ class SessionState:
             if event.sequencer is None:
                 self.fields.pop(name, None)
             else:
-                self.fields[name] = dumps({"d": 1, "q": event.sequencer})
+                self.fields[name] = dumps({"d": 1, "q": event.sequencer, "w": int(self.now)})
             return Outcome.REMOVED, ""
 
         if event.problem:

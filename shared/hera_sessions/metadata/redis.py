@@ -184,7 +184,15 @@ class RedisMetadataStore(MetadataStore):
         ticket["x"] = int(reservation.expires_at)
         if reservation.upload_id:
             ticket["u"] = reservation.upload_id
-        args: list[Any] = [int(now), ttl, limits.max_files, limits.max_bytes, reservation.path, dumps(ticket)]
+        args: list[Any] = [
+            int(now),
+            ttl,
+            limits.max_files,
+            limits.max_bytes,
+            reservation.path,
+            dumps(ticket),
+            limits.max_tombstones,
+        ]
         answer = self._gate(self._call(lambda: self._reserve(self._keys(session_id), args)))
         if answer[0] == b"quota":
             raise QuotaExceededError(f"No room for this file: {answer[1].decode()}.")
@@ -221,7 +229,7 @@ class RedisMetadataStore(MetadataStore):
         return record_from_field(path, raw) if raw else None
 
     def forget_file(self, session_id: str, path: str, now: float, ttl: int) -> FileRecord | None:
-        previous = self._write_op(session_id, ttl, "forget", "f:" + path)
+        previous = self._write_op(session_id, ttl, "forget", "f:" + path, str(int(now)).encode())
         return record_from_field(path, previous.decode()) if previous else None
 
     def replace_files(self, session_id: str, records: list[FileRecord], now: float, ttl: int) -> None:

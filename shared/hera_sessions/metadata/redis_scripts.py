@@ -86,7 +86,8 @@ local function quota(path, size, now, max_files, max_bytes)
 end
 """
 
-#: ARGV: now, ttl, max_files, max_bytes, path, ticket JSON → {"ok"} | {"erased"} | {"missing"} | {"quota", why}
+#: ARGV: now, ttl, max_files, max_bytes, path, ticket JSON, max_tombstones → {"ok"} | {"erased"} | {"missing"} |
+#: {"quota", why}
 RESERVE = (
     _PRELUDE
     + _STATE
@@ -102,6 +103,27 @@ for p, t in pairs(tick) do
   if t.x <= now then redis.call('HDEL', sess, 't:' .. p) end
 end
 redis.call('HSET', sess, 't:' .. path, ticket)
+
+-- prune the oldest tombstones beyond ARGV[7] (oldest written first, then by name, bytewise: no strcoll)
+local function bytes_less(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local stones = {}
+for p, r in pairs(rec) do
+  if r.d then stones[#stones + 1] = {w = tonumber(r.w) or 0, name = 'f:' .. p} end
+end
+local keep = tonumber(ARGV[7])
+if #stones > keep then
+  table.sort(stones, function(a, b)
+    if a.w ~= b.w then return a.w < b.w end
+    return bytes_less(a.name, b.name)
+  end)
+  for i = 1, #stones - keep do redis.call('HDEL', sess, stones[i].name) end
+end
 touch(ttl)
 return {'ok'}
 """
@@ -134,7 +156,7 @@ local function apply(ev)
   end
   if ev.k == 'r' then
     if ev.q then
-      rec[ev.p] = {d = 1, q = ev.q}
+      rec[ev.p] = {d = 1, q = ev.q, w = now}
       redis.call('HSET', sess, 'f:' .. ev.p, cjson.encode(rec[ev.p]))
     else
       rec[ev.p] = nil
@@ -175,7 +197,8 @@ return out
 """
 )
 
-#: ARGV: ttl, op ("put" | "delete" | "forget" | "release"), field, [value] → {"ok", previous} | gate answer
+#: ARGV: ttl, op ("put" | "delete" | "forget" | "release"), field, [value; for forget: now] → {"ok", previous} | gate
+#: answer
 WRITE = (
     _PRELUDE
     + r"""
@@ -194,7 +217,7 @@ elseif op == 'forget' then
   if previous then
     local r = cjson.decode(previous)
     if r.d then previous = false
-    elseif r.q then redis.call('HSET', sess, field, cjson.encode({d = 1, q = r.q}))
+    elseif r.q then redis.call('HSET', sess, field, cjson.encode({d = 1, q = r.q, w = tonumber(ARGV[4])}))
     else redis.call('HDEL', sess, field) end
   end
 elseif op == 'release' then
