@@ -7,6 +7,7 @@ leaves a screenshot and the page's console under ``test-output/browser/``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -416,3 +418,34 @@ def site_port() -> int:
 def allowed_origins(site_port: int) -> tuple[str, ...]:
     """Only the page's own origin: the API's CORS_ALLOWED_ORIGINS and the storage's CORS rules."""
     return (f"http://127.0.0.1:{site_port}",)
+
+
+@contextlib.contextmanager
+def polling(step: Callable[[list[str]], None], name: str) -> Iterator[list[str]]:
+    """Run ``step(problems)`` every 0.1 s on a thread (a stand-in for the cloud's event delivery) until the block
+    ends; what goes wrong lands in ``problems``, for the test to report, never lost in the thread."""
+    stop = threading.Event()
+    problems: list[str] = []
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                step(problems)
+            except Exception as exc:
+                problems.append(repr(exc))
+            stop.wait(0.1)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        yield problems
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def serve_site(runtime: Runtime, port: int) -> Iterator[Site]:
+    """The local server for a direct-to-storage test: the page and the API at the one allowed origin."""
+    server = LocalServer(runtime, host="127.0.0.1", port=port).start()
+    yield Site(server, {}, "127.0.0.1", port)
+    server.stop()

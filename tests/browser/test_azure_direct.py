@@ -10,7 +10,6 @@ background thread while the page waits.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
@@ -18,10 +17,19 @@ import pytest
 import requests
 from playwright.sync_api import BrowserContext, Page, expect
 
-from hera_sessions.localserver import LocalServer
 from hera_sessions.runtime import Runtime
 from tests.azure.conftest import Container, blob_created_event, sequencer, trigger_event
-from tests.browser.conftest import PUT_BODY, DemoPage, Photo, Site, hand_over, new_session, put_from
+from tests.browser.conftest import (
+    PUT_BODY,
+    DemoPage,
+    Photo,
+    Site,
+    hand_over,
+    new_session,
+    polling,
+    put_from,
+    serve_site,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -36,44 +44,32 @@ def azure_env(azure_env: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture
 def site(azure_runtime: Runtime, site_port: int) -> Iterator[Site]:
-    server = LocalServer(azure_runtime, host="127.0.0.1", port=site_port).start()
-    yield Site(server, {}, "127.0.0.1", site_port)
-    server.stop()
+    yield from serve_site(azure_runtime, site_port)
 
 
 @pytest.fixture
 def recorder(azure_container: Container, function_app: ModuleType) -> Iterator[list[str]]:
     """Event Grid, in the background: a BlobCreated event for each blob that appears (or changes), delivered to
     the function app's trigger."""
-    stop = threading.Event()
-    problems: list[str] = []
     seen: dict[str, str] = {}
 
-    def run() -> None:
-        while not stop.is_set():
-            try:
-                for blob in azure_container.client.list_blobs():
-                    if seen.get(blob.name) == blob.etag:
-                        continue
-                    seen[blob.name] = blob.etag
-                    event = blob_created_event(
-                        azure_container.name,
-                        blob.name,
-                        size=blob.size,
-                        content_type=blob.content_settings.content_type,
-                        etag=blob.etag,
-                        sequencer=sequencer(len(seen)),
-                    )
-                    function_app.storage_events(trigger_event(event))
-            except Exception as exc:  # reported by the test, not lost in the thread
-                problems.append(repr(exc))
-            stop.wait(0.1)
+    def step(problems: list[str]) -> None:
+        for blob in azure_container.client.list_blobs():
+            if seen.get(blob.name) == blob.etag:
+                continue
+            seen[blob.name] = blob.etag
+            event = blob_created_event(
+                azure_container.name,
+                blob.name,
+                size=blob.size,
+                content_type=blob.content_settings.content_type,
+                etag=blob.etag,
+                sequencer=sequencer(len(seen)),
+            )
+            function_app.storage_events(trigger_event(event))
 
-    thread = threading.Thread(target=run, name="eventgrid", daemon=True)
-    thread.start()
-    yield problems
-    stop.set()
-    thread.join(10)
+    with polling(step, "eventgrid") as problems:
+        yield problems
 
 
 @pytest.mark.parametrize("protocol", ["put", "azure-blocks"])

@@ -9,7 +9,6 @@ storage-event function, as Lambda's SQS trigger would, while the page waits for 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,10 +17,20 @@ import requests
 from playwright.sync_api import BrowserContext, expect
 
 from hera_sessions import cors
-from hera_sessions.localserver import LocalServer
 from hera_sessions.runtime import Runtime
 from tests.aws.conftest import Bucket, NotificationQueue
-from tests.browser.conftest import PUT_BODY, WAIT_MS, DemoPage, Photo, Site, hand_over, new_session, put_from
+from tests.browser.conftest import (
+    PUT_BODY,
+    WAIT_MS,
+    DemoPage,
+    Photo,
+    Site,
+    hand_over,
+    new_session,
+    polling,
+    put_from,
+    serve_site,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -44,34 +53,22 @@ def s3_env(s3_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def site(s3_runtime: Runtime, site_port: int) -> Iterator[Site]:
     """The local server in S3 mode: the page and the API at an allowed origin; the bytes go to the bucket."""
-    server = LocalServer(s3_runtime, host="127.0.0.1", port=site_port).start()
-    yield Site(server, {}, "127.0.0.1", site_port)
-    server.stop()
+    yield from serve_site(s3_runtime, site_port)
 
 
 @pytest.fixture
 def recorder(s3_queue: NotificationQueue, storage_events: Callable[[dict[str, Any]], Any]) -> Iterator[list[str]]:
     """Poll the bucket's queue in the background and hand each batch to the storage-event function."""
-    stop = threading.Event()
-    problems: list[str] = []
 
-    def run() -> None:
-        while not stop.is_set():
-            try:
-                event = s3_queue.receive()
-                if event["Records"]:
-                    answer = storage_events(event)
-                    if answer and answer.get("batchItemFailures"):
-                        problems.append(f"failed records: {answer['batchItemFailures']}")
-            except Exception as exc:  # reported by the test, not lost in the thread
-                problems.append(repr(exc))
-            stop.wait(0.1)
+    def step(problems: list[str]) -> None:
+        event = s3_queue.receive()
+        if event["Records"]:
+            answer = storage_events(event)
+            if answer and answer.get("batchItemFailures"):
+                problems.append(f"failed records: {answer['batchItemFailures']}")
 
-    thread = threading.Thread(target=run, name="sqs-to-storage-events", daemon=True)
-    thread.start()
-    yield problems
-    stop.set()
-    thread.join(10)
+    with polling(step, "sqs-to-storage-events") as problems:
+        yield problems
 
 
 @pytest.mark.parametrize("protocol", ["put", "post", "s3-multipart"])
