@@ -151,16 +151,20 @@ class GcsStorage(Storage):
     def presign_upload(self, spec: UploadSpec) -> UploadTicket:
         if spec.method == "POST":
             return self._presign_post(spec)
-        size_range = f"0,{spec.size}"
+        url, headers = self._bounded_url(spec, "PUT")
+        return UploadTicket("put", "PUT", url, spec.key, spec.expires_at, headers)
+
+    def _bounded_url(self, spec: UploadSpec, method: str) -> tuple[str, dict[str, str]]:
+        """A signed URL binding the content type and capping the size, and the headers the client must send."""
+        headers = {"Content-Type": spec.content_type, "x-goog-content-length-range": f"0,{spec.size}"}
         url = self._signed_url(
             spec.key,
             spec.expires_at,
-            "PUT",
+            method,
             content_type=spec.content_type,
-            headers={"x-goog-content-length-range": size_range},
+            headers={"x-goog-content-length-range": headers["x-goog-content-length-range"]},
         )
-        headers = {"Content-Type": spec.content_type, "x-goog-content-length-range": size_range}
-        return UploadTicket("put", "PUT", url, spec.key, spec.expires_at, headers)
+        return url, headers
 
     def _presign_post(self, spec: UploadSpec) -> UploadTicket:
         with _unavailable("signing"):
@@ -182,19 +186,8 @@ class GcsStorage(Storage):
         UPLOAD_URL_TTL: the quota stays reserved for LARGE_UPLOAD_TTL and the erase marker (ERASE_MARKER_TTL)
         outlives the session, so a late finish of an erased session's upload is deleted by the event function.
         """
-        size_range = f"0,{spec.size}"
-        url = self._signed_url(
-            spec.key,
-            spec.expires_at,
-            "RESUMABLE",
-            content_type=spec.content_type,
-            headers={"x-goog-content-length-range": size_range},
-        )
-        headers = {
-            "Content-Type": spec.content_type,
-            "x-goog-resumable": "start",
-            "x-goog-content-length-range": size_range,
-        }
+        url, headers = self._bounded_url(spec, "RESUMABLE")
+        headers["x-goog-resumable"] = "start"
         return UploadTicket(self.large_protocol, "POST", url, spec.key, spec.expires_at, headers)
 
     def presign_download(self, spec: DownloadSpec) -> str:
