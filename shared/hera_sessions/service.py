@@ -21,7 +21,7 @@ from hera_sessions.errors import (
     TooLargeError,
 )
 from hera_sessions.jsonio import load_json
-from hera_sessions.metadata.base import CheckedEvent, Limits, MetadataStore, require_live
+from hera_sessions.metadata.base import CheckedEvent, Limits, MetadataStore
 from hera_sessions.models import (
     EventKind,
     EventResult,
@@ -29,7 +29,6 @@ from hera_sessions.models import (
     NewSession,
     Outcome,
     Reservation,
-    SessionInfo,
     StorageEvent,
     UploadRequest,
     UploadTicket,
@@ -76,18 +75,16 @@ class SessionService:
         keys.check_session_id(session_id)
         return self.tokens.authorize(authorization, session_id)
 
-    def session(self, session_id: str) -> SessionInfo:
-        return require_live(self.metadata.get_session(session_id), self.metadata.is_erased(session_id))
-
     def erase_session(self, session_id: str) -> None:
         """Erase marker first (late events then delete what they find), then records, then objects.
 
         Idempotent: erasing an erased session deletes again whatever is left under its prefix (a retry after
         storage failed half-way), so a client may simply repeat ``DELETE /v1/sessions/{id}``.
         """
-        if not self.metadata.is_erased(session_id):
-            self.session(session_id)  # 404 for a session that never was or has expired
+        if self.metadata.get_session(session_id) is not None:
             self.metadata.erase(session_id, self.settings.erase_marker_ttl)
+        elif not self.metadata.is_erased(session_id):
+            raise NotFoundError("No such session (it may have expired).", "session_not_found")
         prefix = keys.session_prefix(session_id)
         self.storage.abort_prefix_uploads(prefix)
         deleted = self.storage.delete_prefix(prefix)

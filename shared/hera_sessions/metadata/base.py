@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hera_sessions.errors import GoneError, NotFoundError, QuotaExceededError
+from hera_sessions.errors import QuotaExceededError
 from hera_sessions.keys import later
 from hera_sessions.models import EventKind, FileRecord, Outcome, Reservation, SessionInfo
 
@@ -300,10 +300,3 @@ class MetadataStore(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and locks."""
 
-
-def require_live(info: SessionInfo | None, erased: bool) -> SessionInfo:
-    if erased:
-        raise GoneError("This session was erased.")
-    if info is None:
-        raise NotFoundError("No such session (it may have expired).", "session_not_found")
-    return info
