@@ -55,11 +55,6 @@ class MethodNotAllowedError(HeraError):
     default_code = "method_not_allowed"
 
 
-class ConflictError(HeraError):
-    status = 409
-    default_code = "conflict"
-
-
 class GoneError(HeraError):
     status = 410
     default_code = "session_erased"

@@ -152,7 +152,7 @@ class RedisMetadataStore(MetadataStore):
 
         sess, _, erased = self._keys(session_id)
 
-        def run(reload: bool = True) -> list[Any]:
+        def run() -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             pipe.hget(sess, "@c")
             pipe.pttl(sess)
@@ -208,7 +208,7 @@ class RedisMetadataStore(MetadataStore):
     def _fields(self, session_id: str) -> dict[str, str]:
         sess, _, erased = self._keys(session_id)
 
-        def run(reload: bool = True) -> list[Any]:
+        def run() -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             pipe.exists(erased)
             pipe.hgetall(sess)
@@ -282,7 +282,7 @@ class RedisMetadataStore(MetadataStore):
     def get_meta(self, session_id: str, name: str) -> bytes | None:
         sess, meta, erased = self._keys(session_id)
 
-        def run(reload: bool = True) -> list[Any]:
+        def run() -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             pipe.exists(erased)
             pipe.exists(sess)
