@@ -299,4 +299,3 @@ class MetadataStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and locks."""
-
