@@ -65,7 +65,7 @@ az storage container-rm create --storage-account "$DATA_ACCOUNT" --resource-grou
   --name "$CONTAINER" --public-access off -o none
 
 log "CORS on the Blob service, from CORS_ALLOWED_ORIGINS (the same rule the tests give Azurite)"
-"$PYTHON" -m hera_sessions.cors azure --origins "$CORS_ALLOWED_ORIGINS" > "$WORK/cors-rule.json"
+"$PYTHON" -m hera_sessions.http.cors azure --origins "$CORS_ALLOWED_ORIGINS" > "$WORK/cors-rule.json"
 "$PYTHON" - "$WORK/cors-rule.json" > "$WORK/blob-service.json" <<'PY'
 import json, sys
 rule = json.load(open(sys.argv[1]))

@@ -21,13 +21,13 @@ from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 
-from hera_sessions.errors import UnavailableError
-from hera_sessions.events import UnreadableEventError
-from hera_sessions.events import azure as blob_events
-from hera_sessions.httpevent import answer_parts, http_api_event
-from hera_sessions.models import EventResult
+from hera_sessions.core.errors import UnavailableError
+from hera_sessions.core.events import UnreadableEventError
+from hera_sessions.core.models import EventResult
+from hera_sessions.core.service import results_summary
+from hera_sessions.http.event import answer_parts, http_api_event
 from hera_sessions.runtime import Runtime
-from hera_sessions.service import results_summary
+from hera_sessions.runtimes.azure import events as blob_events
 
 runtime = Runtime()  # settings, Redis and Blob clients: built on first use, once per instance
 logger = logging.getLogger("hera_sessions.azure")
@@ -78,7 +78,7 @@ def record(payload: Any) -> list[EventResult]:
 
 
 def event_payload(event: func.EventGridEvent) -> dict[str, Any]:
-    """The trigger's event object back in the Event Grid schema, as :mod:`hera_sessions.events.azure` reads it."""
+    """The trigger's event object back in the Event Grid schema, as :mod:`hera_sessions.runtimes.azure.events` reads."""
     return {
         "id": event.id,
         "topic": event.topic,

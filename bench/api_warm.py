@@ -61,7 +61,7 @@ def work(config: dict[str, Any]) -> dict[str, Any]:
     import api_app  # bench/reference/api_app.py (PYTHONPATH)
     import app  # functions/api/app.py (PYTHONPATH)
 
-    from hera_sessions.storage.base import UploadSpec
+    from hera_sessions.backends.storage.base import UploadSpec
 
     event, calls, context = config["event"], config["calls"], Context()
     for handler in (app.lambda_handler, api_app.lambda_handler):
@@ -92,7 +92,7 @@ def work(config: dict[str, Any]) -> dict[str, Any]:
         calls,
     )
     # Where the time of a call goes: each layer on its own, outermost first (each includes the ones below it).
-    from hera_sessions.models import Reservation, UploadRequest
+    from hera_sessions.core.models import Reservation, UploadRequest
 
     service, runtime = app.runtime.service(), app.runtime
     session_id = event["rawPath"].split("/")[3]

@@ -475,8 +475,8 @@ def worker_main(work: Any) -> None:
 
 def create_sessions(redis_url: str, session_ids: Sequence[str], ttl: int = 86_400) -> list[str]:
     """Create the sessions through the real store (as ``POST /v1/sessions`` does) and return their tokens."""
-    from hera_sessions.metadata.redis import RedisMetadataStore
-    from hera_sessions.tokens import TokenAuthority
+    from hera_sessions.backends.metadata.redis import RedisMetadataStore
+    from hera_sessions.core.tokens import TokenAuthority
 
     store = RedisMetadataStore.from_url(redis_url)
     now = time.time()

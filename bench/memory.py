@@ -35,9 +35,9 @@ def _settle(client: Any) -> int:
 def measure_ours(
     url: str, sessions: list[str], documents: list[dict[str, bytes]], redis_config: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    from hera_sessions.metadata.base import CheckedEvent, Limits
-    from hera_sessions.metadata.redis import RedisMetadataStore, encode_document
-    from hera_sessions.models import EventKind
+    from hera_sessions.backends.metadata.base import CheckedEvent, Limits
+    from hera_sessions.backends.metadata.redis import RedisMetadataStore, encode_document
+    from hera_sessions.core.models import EventKind
 
     store = RedisMetadataStore.from_url(url)
     client: Any = store.client

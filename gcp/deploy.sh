@@ -127,7 +127,7 @@ secret_ref() { printf 'projects/%s/secrets/%s/versions/latest' "$PROJECT_ID" "$1
 check_settings() {
   [[ -n "$PROJECT_ID" ]] || { echo "Set PROJECT_ID (or run: gcloud config set project ...)" >&2; exit 2; }
   [[ -x "$PYTHON" ]] || { echo "Set PYTHON to an interpreter with hera_sessions installed (make install)" >&2; exit 2; }
-  "$PYTHON" -m hera_sessions.cors gcs --origins "$CORS_ALLOWED_ORIGINS" >/dev/null # bad origins: stop before any change
+  "$PYTHON" -m hera_sessions.http.cors gcs --origins "$CORS_ALLOWED_ORIGINS" >/dev/null # bad origins: stop before any change
   if [[ "$CDN_MODE" == "cloudcdn-signed" && -z "$CDN_DOMAIN" ]]; then
     echo "CDN_MODE=cloudcdn-signed needs CDN_DOMAIN" >&2
     exit 2
@@ -144,7 +144,7 @@ enable_apis() {
 
 # The bucket's CORS rules (gcp/cors.json's rule) for the real origins, from the one source the API uses too.
 cors_file() {
-  "$PYTHON" -m hera_sessions.cors gcs --origins "$CORS_ALLOWED_ORIGINS" >"$WORK/cors.json"
+  "$PYTHON" -m hera_sessions.http.cors gcs --origins "$CORS_ALLOWED_ORIGINS" >"$WORK/cors.json"
   show_file "$WORK/cors.json"
   printf '%s' "$WORK/cors.json"
 }

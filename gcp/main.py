@@ -15,10 +15,11 @@ import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from hera_sessions.events import UnreadableEventError, gcs
-from hera_sessions.httpevent import answer_parts, http_api_event
+from hera_sessions.core.events import UnreadableEventError
+from hera_sessions.core.service import results_summary
+from hera_sessions.http.event import answer_parts, http_api_event
 from hera_sessions.runtime import Runtime
-from hera_sessions.service import results_summary
+from hera_sessions.runtimes.gcp import events as gcs
 
 runtime = Runtime()  # settings, Redis and GCS clients: built on first use, once per instance
 logger = logging.getLogger("hera_sessions.gcp")

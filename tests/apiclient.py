@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from hera_sessions.httpevent import http_api_event
+from hera_sessions.http.event import http_api_event
 from hera_sessions.runtime import Runtime
 from tests.conftest import SERVICE_KEY
 

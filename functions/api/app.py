@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hera_sessions.aws_lambda import observability
 from hera_sessions.runtime import default as runtime
+from hera_sessions.runtimes.aws.observability import observability
 
 logger, metrics = observability()
 runtime.prepare_snapshot()

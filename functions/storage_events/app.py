@@ -1,6 +1,6 @@
 """The storage-event function: S3 notifications, EventBridge events, or SQS batches of either → Redis.
 
-The shape is detected from the event (:mod:`hera_sessions.events.aws`): an SQS batch is answered with
+The shape is detected from the event (:mod:`hera_sessions.runtimes.aws.events`): an SQS batch is answered with
 Powertools' partial batch response, a direct invocation raises on failure so Lambda retries it
 (docs/storage-events.md).
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hera_sessions.aws_lambda import observability
-from hera_sessions.events import aws
 from hera_sessions.runtime import default as runtime
+from hera_sessions.runtimes.aws import events as aws
+from hera_sessions.runtimes.aws.observability import observability
 
 logger, metrics = observability()
 runtime.prepare_snapshot()

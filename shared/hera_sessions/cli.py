@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from hera_sessions.errors import HeraError
+from hera_sessions.core.errors import HeraError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "serve":
-        from hera_sessions.localserver import serve
+        from hera_sessions.runtimes.local.server import serve
 
         serve()
         return 0

@@ -3,7 +3,7 @@
 One rule resolves a setting: an explicit argument to :func:`load`, then the environment, then the default.
 Every value is validated here, at start-up, so a bad value fails fast with a message that names it.
 Secrets (``REDIS_URL``, ``TOKEN_SECRET``, ``SERVICE_API_KEYS``, ...) may be plain values or references to the
-cloud's secret store; :mod:`hera_sessions.secrets` resolves references once per process.
+cloud's secret store; :mod:`hera_sessions.backends.secrets` resolves references once per process.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, cast
 
-from hera_sessions.errors import ConfigError
+from hera_sessions.core.errors import ConfigError
 
 MiB = 1024 * 1024
 DAY = 86_400
@@ -238,7 +238,7 @@ def load(overrides: Mapping[str, str] | None = None, environ: Mapping[str, str] 
     allowed_types = tuple(t.lower() for t in _list(env, Env.ALLOWED_CONTENT_TYPES, DEFAULT_CONTENT_TYPES))
     if not allowed_types:
         raise ConfigError("ALLOWED_CONTENT_TYPES must name at least one content type")
-    from hera_sessions.keys import EXTENSIONS_BY_TYPE
+    from hera_sessions.core.keys import EXTENSIONS_BY_TYPE
 
     unknown = [t for t in allowed_types if t not in EXTENSIONS_BY_TYPE]
     if unknown:
@@ -295,7 +295,7 @@ def load(overrides: Mapping[str, str] | None = None, environ: Mapping[str, str] 
 
 
 def _check_redis_url(url: str) -> None:
-    from hera_sessions.secrets import is_reference
+    from hera_sessions.backends.secrets import is_reference
 
     if is_reference(url):
         return

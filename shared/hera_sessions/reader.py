@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hera_sessions.models import FileRecord
+from hera_sessions.core.models import FileRecord
+from hera_sessions.core.service import SessionService
 from hera_sessions.runtime import Runtime
-from hera_sessions.service import SessionService
 
 
 class SessionReader:
@@ -28,7 +28,7 @@ class SessionReader:
 
     def document(self, session_id: str, name: str, default: Any = None) -> Any:
         """A JSON document (``user_profile``, ``conversation``, ...), or ``default`` when absent."""
-        from hera_sessions.errors import NotFoundError
+        from hera_sessions.core.errors import NotFoundError
 
         try:
             return self._service.get_meta(session_id, name)
@@ -46,7 +46,7 @@ class SessionReader:
 
     def read(self, session_id: str, path: str) -> bytes:
         """The file's bytes, fetched from storage by the server (for models that take bytes, not URLs)."""
-        from hera_sessions import keys
+        from hera_sessions.core import keys
 
         record = self._service.get_file(session_id, path)
         return self._service.storage.read(keys.object_key(session_id, record.path))

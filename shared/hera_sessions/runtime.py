@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
     from hera_sessions.config import Settings
-    from hera_sessions.service import SessionService
+    from hera_sessions.core.service import SessionService
 
 logger = logging.getLogger("hera_sessions")
 
@@ -39,7 +39,7 @@ def local_secret(sessions_dir: Path) -> str:
 
 def resolve_settings(settings: Settings) -> Settings:
     """Settings with every secret reference replaced by its value (resolved once per process)."""
-    from hera_sessions.secrets import resolve, resolve_list
+    from hera_sessions.backends.secrets import resolve, resolve_list
 
     token_secret = resolve(settings.token_secret) if settings.token_secret else None
     if token_secret is None:
@@ -55,10 +55,10 @@ def resolve_settings(settings: Settings) -> Settings:
 
 
 def build_service(settings: Settings) -> SessionService:
-    from hera_sessions.metadata import open_metadata
-    from hera_sessions.service import SessionService
-    from hera_sessions.storage import open_storage
-    from hera_sessions.tokens import TokenAuthority
+    from hera_sessions.backends.metadata import open_metadata
+    from hera_sessions.backends.storage import open_storage
+    from hera_sessions.core.service import SessionService
+    from hera_sessions.core.tokens import TokenAuthority
 
     settings = resolve_settings(settings)
     assert settings.token_secret
@@ -68,7 +68,7 @@ def build_service(settings: Settings) -> SessionService:
         logger.warning("SERVICE_API_KEYS is empty: anyone who reaches this server can create sessions (local mode)")
     listener = getattr(service.storage, "listener", False)
     if listener is None:  # local storage: its notifications go through the same recording code as S3's
-        from hera_sessions.events import s3
+        from hera_sessions.runtimes.aws import s3events as s3
 
         service.storage.listener = lambda payload: service.record_events(s3.parse(payload))  # type: ignore[attr-defined]
     return service
@@ -100,7 +100,7 @@ class Runtime:
     @property
     def app(self) -> APIGatewayHttpResolver:
         if self._app is None:
-            from hera_sessions.api import create_app
+            from hera_sessions.http.api import create_app
 
             self._app = create_app(self.settings, self.service)
         return self._app

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hera_sessions.httpevent import http_api_event
+from hera_sessions.http.event import http_api_event
 from tests.apiclient import Answer, Api
 from tests.conftest import SERVICE_KEY
 

@@ -7,8 +7,8 @@ import re
 from openapi_spec_validator import validate
 
 from hera_sessions import config
-from hera_sessions.api import ROUTES
-from hera_sessions.openapi import document
+from hera_sessions.http.api import ROUTES
+from hera_sessions.http.openapi import document
 
 
 def test_the_document_is_valid_openapi() -> None:

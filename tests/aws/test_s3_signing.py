@@ -16,9 +16,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from hera_sessions.keys import EXTENSIONS_BY_TYPE
-from hera_sessions.storage.base import content_disposition
-from hera_sessions.storage.s3_signing import QuerySigner, base_url
+from hera_sessions.backends.storage.base import content_disposition
+from hera_sessions.backends.storage.s3_signing import QuerySigner, base_url
+from hera_sessions.core.keys import EXTENSIONS_BY_TYPE
 
 REGION = "ap-northeast-1"
 FROZEN = dt.datetime(2026, 11, 29, 5, 42, 14, 123456)

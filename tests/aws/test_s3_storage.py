@@ -19,12 +19,13 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 import pytest
 import requests
 
-from hera_sessions import config, keys
+from hera_sessions import config
+from hera_sessions.backends.storage import s3
+from hera_sessions.backends.storage.base import DownloadSpec, UploadSpec
 from hera_sessions.config import MiB
-from hera_sessions.errors import ConfigError, NotFoundError, StorageUnavailableError
+from hera_sessions.core import keys
+from hera_sessions.core.errors import ConfigError, NotFoundError, StorageUnavailableError
 from hera_sessions.runtime import Runtime
-from hera_sessions.storage import s3
-from hera_sessions.storage.base import DownloadSpec, UploadSpec
 from tests.apiclient import Api
 from tests.aws.conftest import REGION, Bucket
 from tests.conftest import free_port
@@ -101,7 +102,7 @@ def test_from_settings_builds_the_s3_backend_without_importing_boto3() -> None:
     code = (
         "import sys\n"
         "from hera_sessions import config\n"
-        "from hera_sessions.storage import open_storage\n"
+        "from hera_sessions.backends.storage import open_storage\n"
         "s = config.load({'STORAGE_MODE': 'cloud', 'CLOUD_STORAGE_TYPE': 's3', 'SESSION_TYPE': 'redis',"
         " 'REDIS_URL': 'redis://127.0.0.1:1/0', 'S3_BUCKET_NAME': 'b', 'TOKEN_SECRET': 't',"
         " 'SERVICE_API_KEYS': 'k'}, environ={})\n"

@@ -23,12 +23,12 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from hera_sessions.errors import MetadataUnavailableError, StorageUnavailableError
-from hera_sessions.events import UnreadableEventError
-from hera_sessions.keys import new_session_id
-from hera_sessions.models import FileRecord, UploadRequest
+from hera_sessions.core.errors import MetadataUnavailableError, StorageUnavailableError
+from hera_sessions.core.events import UnreadableEventError
+from hera_sessions.core.keys import new_session_id
+from hera_sessions.core.models import FileRecord, UploadRequest
+from hera_sessions.core.service import SessionService
 from hera_sessions.runtime import Runtime
-from hera_sessions.service import SessionService
 from tests.conftest import ROOT, SERVICE_KEY, RedisServer, load_event
 
 #: Ascending under S3's rule (right-pad with zeros, then compare), with lengths that differ on purpose.

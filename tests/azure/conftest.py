@@ -9,7 +9,7 @@ The fixtures, from the bottom up:
 - ``azurite``: the running emulator (an :class:`Azurite`: ``.account_url``, ``.connection_string``, ``.client``);
 - ``allowed_origins``: the CORS origins of the Blob service and of the API;
 - ``azure_container``: a fresh container (a unique name), with the Blob service's CORS rules set from
-  ``allowed_origins`` exactly as ``azure/deploy.sh`` sets them (:func:`hera_sessions.cors.azure_rule`);
+  ``allowed_origins`` exactly as ``azure/deploy.sh`` sets them (:func:`hera_sessions.http.cors.azure_rule`);
 - ``azure_env``: the settings of a Runtime in ``STORAGE_MODE=cloud CLOUD_STORAGE_TYPE=azure SESSION_TYPE=redis``
   mode on that container and the test Redis (add or change keys before building a runtime with them);
 - ``azure_runtime``: a Runtime built from ``azure_env``;
@@ -119,7 +119,7 @@ class Container:
 def azure_container(azurite: Azurite, allowed_origins: tuple[str, ...]) -> Iterator[Container]:
     from azure.storage.blob import CorsRule
 
-    from hera_sessions import cors
+    from hera_sessions.http import cors
 
     service = azurite.client()
     service.set_service_properties(cors=[CorsRule(**cors.azure_rule(allowed_origins))])

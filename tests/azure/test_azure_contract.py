@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hera_sessions import config
-from hera_sessions.storage import azure
-from hera_sessions.storage.base import Storage
+from hera_sessions.backends.storage import azure
+from hera_sessions.backends.storage.base import Storage
 from tests.azure.conftest import Azurite, Container
 from tests.contract.test_storage_contract import StorageContract
 

@@ -14,10 +14,11 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 import requests
 
-from hera_sessions import config, keys
-from hera_sessions.errors import ConfigError, InvalidInputError, NotFoundError, StorageUnavailableError
-from hera_sessions.storage import azure
-from hera_sessions.storage.base import DownloadSpec, UploadSpec
+from hera_sessions import config
+from hera_sessions.backends.storage import azure
+from hera_sessions.backends.storage.base import DownloadSpec, UploadSpec
+from hera_sessions.core import keys
+from hera_sessions.core.errors import ConfigError, InvalidInputError, NotFoundError, StorageUnavailableError
 from tests.azure.conftest import Azurite, Container, StaticTokenCredential
 from tests.conftest import free_port
 

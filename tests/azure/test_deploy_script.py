@@ -163,7 +163,7 @@ def test_the_code_zip_holds_the_app_and_the_package(deployed: dict[str, Any]) ->
         names = set(archive.namelist())
 
     assert {"function_app.py", "host.json", "requirements.txt", "hera_sessions/__init__.py"} <= names
-    assert "hera_sessions/storage/azure.py" in names
+    assert "hera_sessions/backends/storage/azure.py" in names
     assert not any("__pycache__" in n for n in names)
 
 

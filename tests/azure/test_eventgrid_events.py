@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from hera_sessions import keys
-from hera_sessions.events import UnreadableEventError
-from hera_sessions.events import azure as blob_events
-from hera_sessions.models import EventKind
+from hera_sessions.core import keys
+from hera_sessions.core.events import UnreadableEventError
+from hera_sessions.core.models import EventKind
+from hera_sessions.runtimes.azure import events as blob_events
 from tests.conftest import load_event
 
 CONTAINER = "hera-sessions"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from hera_sessions import keys
-from hera_sessions.errors import MetadataUnavailableError
+from hera_sessions.core import keys
+from hera_sessions.core.errors import MetadataUnavailableError
 from hera_sessions.runtime import Runtime
 from tests.azure.conftest import (
     Api,

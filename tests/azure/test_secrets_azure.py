@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from hera_sessions import secrets
-from hera_sessions.errors import ConfigError
-from hera_sessions.secrets_azure import API_VERSION, SCOPE, parse_reference, read_secret
+from hera_sessions.backends import secrets
+from hera_sessions.backends.secrets.azure import API_VERSION, SCOPE, parse_reference, read_secret
+from hera_sessions.core.errors import ConfigError
 
 VERSION = "4387e9f3d6e14c459867679a90fd0f79"
 
@@ -132,4 +132,4 @@ def test_the_secrets_registry_sends_vault_references_here() -> None:
         ":"
     )
 
-    assert (module, function) == ("hera_sessions.secrets_azure", "resolve")
+    assert (module, function) == ("hera_sessions.backends.secrets.azure", "resolve")

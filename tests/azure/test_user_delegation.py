@@ -22,9 +22,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from hera_sessions import config, keys
-from hera_sessions.storage import azure
-from hera_sessions.storage.base import DownloadSpec, UploadSpec
+from hera_sessions import config
+from hera_sessions.backends.storage import azure
+from hera_sessions.backends.storage.base import DownloadSpec, UploadSpec
+from hera_sessions.core import keys
 from tests.azure.conftest import ACCOUNT, Azurite, StaticTokenCredential
 
 

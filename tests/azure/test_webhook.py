@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from hera_sessions import keys
+from hera_sessions.core import keys
 from tests.azure.conftest import Api, Container, blob_created_event, sequencer
 from tests.conftest import free_port, load_event
 

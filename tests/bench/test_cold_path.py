@@ -10,7 +10,7 @@ from botocore.credentials import EnvProvider
 
 from bench.common import API_DIR, BUCKET, cold_start, create_sessions, lambda_env
 from bench.workload import session_ids, upload_request
-from hera_sessions.storage.s3_signing import environment_credentials
+from hera_sessions.backends.storage.s3_signing import environment_credentials
 from tests.conftest import RedisServer
 
 ENVIRONMENTS = [

@@ -26,8 +26,8 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
-from hera_sessions.localserver import LocalServer
 from hera_sessions.runtime import Runtime
+from hera_sessions.runtimes.local.server import LocalServer
 from tests.aws.conftest import (  # noqa: F401 - fixtures, found by name: a bucket and queue on moto, S3 mode
     s3_bucket,
     s3_client,

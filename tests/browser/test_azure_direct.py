@@ -2,7 +2,7 @@
 Blob service's CORS rules, like Azure) by PUT and by blocks, and the CORS rules decide which pages may.
 
 The API runs in Azure mode behind the local server, which also serves the page. The Blob service's CORS rule
-comes from :func:`hera_sessions.cors.azure_rule` for the same origins as the API's ``CORS_ALLOWED_ORIGINS`` (the
+comes from :func:`hera_sessions.http.cors.azure_rule` for the same origins as the API's ``CORS_ALLOWED_ORIGINS`` (the
 ``azure_container`` fixture sets it as ``azure/deploy.sh`` does). Files are recorded as in production: Event Grid
 ``BlobCreated`` events for the blobs that appear, handed to the function app's Event Grid trigger by a
 background thread while the page waits.

@@ -2,7 +2,7 @@
 from the bucket's own rules only), and the bucket's CORS rules decide which pages may.
 
 The API runs in S3 mode behind the local server, which also serves the page. The bucket's CORS rules come from
-:func:`hera_sessions.cors.s3_rules` for the same origins as the API's ``CORS_ALLOWED_ORIGINS``. Files are recorded
+:func:`hera_sessions.http.cors.s3_rules` for the same origins as the API's ``CORS_ALLOWED_ORIGINS``. Files are recorded
 as in production: the bucket notifies an SQS queue, and a background thread hands each batch to the
 storage-event function, as Lambda's SQS trigger would, while the page waits for the record.
 """
@@ -16,7 +16,7 @@ import pytest
 import requests
 from playwright.sync_api import BrowserContext, expect
 
-from hera_sessions import cors
+from hera_sessions.http import cors
 from hera_sessions.runtime import Runtime
 from tests.aws.conftest import Bucket, NotificationQueue
 from tests.browser.conftest import (
@@ -39,7 +39,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def s3_bucket(s3_bucket: Bucket, allowed_origins: tuple[str, ...]) -> Bucket:
-    """The bucket, its CORS rules put exactly as a deploy script puts them (``python -m hera_sessions.cors s3``)."""
+    """The bucket, its CORS rules put as a deploy script puts them (``python -m hera_sessions.http.cors s3``)."""
     s3_bucket.client.put_bucket_cors(Bucket=s3_bucket.name, CORSConfiguration=cors.s3_rules(allowed_origins))
     return s3_bucket
 

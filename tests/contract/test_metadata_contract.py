@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from hera_sessions.errors import GoneError, NotFoundError, QuotaExceededError
-from hera_sessions.keys import new_session_id
-from hera_sessions.metadata.base import CheckedEvent, Limits, MetadataStore
-from hera_sessions.metadata.local import LocalMetadataStore
-from hera_sessions.metadata.redis import RedisMetadataStore
-from hera_sessions.models import EventKind, FileRecord, Outcome, Reservation
+from hera_sessions.backends.metadata.base import CheckedEvent, Limits, MetadataStore
+from hera_sessions.backends.metadata.local import LocalMetadataStore
+from hera_sessions.backends.metadata.redis import RedisMetadataStore
+from hera_sessions.core.errors import GoneError, NotFoundError, QuotaExceededError
+from hera_sessions.core.keys import new_session_id
+from hera_sessions.core.models import EventKind, FileRecord, Outcome, Reservation
 
 LIMITS = Limits(max_files=3, max_bytes=1000, upload_max=500)
 TTL = 3600

@@ -39,10 +39,10 @@ from typing import Any
 import pytest
 import requests
 
-from hera_sessions import keys
-from hera_sessions.errors import NotFoundError
-from hera_sessions.models import ObjectInfo, UploadTicket
-from hera_sessions.storage.base import DownloadSpec, Storage, UploadSpec
+from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
+from hera_sessions.core import keys
+from hera_sessions.core.errors import NotFoundError
+from hera_sessions.core.models import ObjectInfo, UploadTicket
 from tests.conftest import free_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
@@ -251,7 +251,7 @@ class TestLocalStorage(StorageContract):
 
     @pytest.fixture
     def storage(self, local_env: dict[str, str], make_runtime: Any) -> Iterator[Storage]:
-        from hera_sessions.localserver import LocalServer
+        from hera_sessions.runtimes.local.server import LocalServer
 
         port = free_port()
         runtime = make_runtime({**local_env, "PORT": str(port)})
@@ -271,7 +271,7 @@ class TestS3Storage(StorageContract):
     def storage(self, aws_env: dict[str, str], moto_server: Any) -> Storage:
         import boto3
 
-        from hera_sessions.storage.s3 import S3Storage
+        from hera_sessions.backends.storage.s3 import S3Storage
 
         bucket = f"hera-contract-{uuid.uuid4().hex[:12]}"
         boto3.client("s3", region_name="ap-northeast-1", endpoint_url=moto_server.url).create_bucket(

@@ -445,7 +445,8 @@ def gcp_credentials(
     gcs_emulator: GcsEmulator, service_account: ServiceAccount, google: Google, monkeypatch: pytest.MonkeyPatch
 ) -> ServiceAccount:
     """What google-auth and google-cloud-storage read themselves: the key file and the emulator's address."""
-    from hera_sessions import secrets, secrets_gcp
+    from hera_sessions.backends import secrets
+    from hera_sessions.backends.secrets import gcp as secrets_gcp
 
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(service_account.path))
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.url)

@@ -10,10 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac
 
-from hera_sessions import config, keys
-from hera_sessions.errors import ConfigError
-from hera_sessions.storage import cloudcdn, gcs
-from hera_sessions.storage.base import DownloadSpec
+from hera_sessions import config
+from hera_sessions.backends.storage import cloudcdn, gcs
+from hera_sessions.backends.storage.base import DownloadSpec
+from hera_sessions.core import keys
+from hera_sessions.core.errors import ConfigError
 from tests.conftest import SERVICE_KEY
 from tests.gcp.conftest import PROJECT, Bucket, Google
 

@@ -146,7 +146,7 @@ def test_the_package_holds_main_requirements_and_the_core_beside_them(tmp_path: 
 
     assert (dist / "main.py").read_bytes() == (GCP / "main.py").read_bytes()
     assert (dist / "requirements.txt").is_file()
-    assert (dist / "hera_sessions" / "metadata" / "redis.py").is_file()
+    assert (dist / "hera_sessions" / "backends" / "metadata" / "redis.py").is_file()
     assert not list(dist.rglob("__pycache__"))
     found = subprocess.run(
         [sys.executable, "-c", "import main, hera_sessions; print(hera_sessions.__file__)"],

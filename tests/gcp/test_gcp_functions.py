@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from hera_sessions import keys
+from hera_sessions.core import keys
 from tests.conftest import SERVICE_KEY, free_port, wait_for_port
 from tests.gcp.conftest import MAIN, Bucket, Functions, ServiceAccount, cloud_event, verify_v4_url
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from hera_sessions import config
-from hera_sessions.models import ObjectInfo, UploadTicket
-from hera_sessions.storage import gcs
-from hera_sessions.storage.base import Storage
+from hera_sessions.backends.storage import gcs
+from hera_sessions.backends.storage.base import Storage
+from hera_sessions.core.models import ObjectInfo, UploadTicket
 from tests.conftest import SERVICE_KEY
 from tests.contract.test_storage_contract import Sent, StorageContract, send_upload
 from tests.gcp.conftest import Bucket, ServiceAccount, verify_post_policy, verify_v4_url

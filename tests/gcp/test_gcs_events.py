@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from hera_sessions import keys
-from hera_sessions.events import UnreadableEventError
-from hera_sessions.events import gcs as gcs_events
-from hera_sessions.models import EventKind
+from hera_sessions.core import keys
+from hera_sessions.core.events import UnreadableEventError
+from hera_sessions.core.models import EventKind
+from hera_sessions.runtimes.gcp import events as gcs_events
 from tests.conftest import RedisServer, load_event
 from tests.gcp.conftest import Bucket, Functions, cloud_event
 

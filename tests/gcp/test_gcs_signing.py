@@ -19,10 +19,11 @@ import pytest
 import requests
 from cryptography.exceptions import InvalidSignature
 
-from hera_sessions import config, keys
-from hera_sessions.errors import ConfigError
-from hera_sessions.storage import gcs
-from hera_sessions.storage.base import DownloadSpec, UploadSpec
+from hera_sessions import config
+from hera_sessions.backends.storage import gcs
+from hera_sessions.backends.storage.base import DownloadSpec, UploadSpec
+from hera_sessions.core import keys
+from hera_sessions.core.errors import ConfigError
 from tests.conftest import SERVICE_KEY
 from tests.gcp.conftest import (
     EMAIL,
@@ -195,7 +196,7 @@ def test_a_resumable_start_url_is_a_signed_post_with_x_goog_resumable(
 def test_large_uploads_get_a_resumable_ticket_and_hold_quota_past_the_url_ttl(
     gcp_env: dict[str, str], make_runtime: Any
 ) -> None:
-    from hera_sessions.models import UploadRequest
+    from hera_sessions.core.models import UploadRequest
 
     mib = 1024 * 1024
     runtime = make_runtime({**gcp_env, "UPLOAD_MAX_BYTES": str(100 * mib), "SESSION_MAX_BYTES": str(200 * mib)})

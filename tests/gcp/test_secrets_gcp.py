@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from hera_sessions import secrets, secrets_gcp
-from hera_sessions.errors import ConfigError
+from hera_sessions.backends import secrets
+from hera_sessions.backends.secrets import gcp as secrets_gcp
+from hera_sessions.core.errors import ConfigError
 from tests.conftest import SERVICE_KEY, RedisServer
 from tests.gcp.conftest import PROJECT, Google, ServiceAccount
 

@@ -6,10 +6,10 @@ import multiprocessing
 import time
 from pathlib import Path
 
-from hera_sessions.keys import new_session_id
-from hera_sessions.metadata.base import Limits
-from hera_sessions.metadata.local import LocalMetadataStore
-from hera_sessions.models import Reservation
+from hera_sessions.backends.metadata.base import Limits
+from hera_sessions.backends.metadata.local import LocalMetadataStore
+from hera_sessions.core.keys import new_session_id
+from hera_sessions.core.models import Reservation
 
 LIMITS = Limits(max_files=10_000, max_bytes=10**9, upload_max=10**6)
 

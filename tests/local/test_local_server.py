@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import requests
 
-from hera_sessions.localserver import LocalServer
 from hera_sessions.runtime import Runtime
+from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, free_port, wait_for_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40

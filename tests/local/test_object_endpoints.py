@@ -20,11 +20,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pytest
 import requests
 
-from hera_sessions import cors
-from hera_sessions.localserver import LocalServer
+from hera_sessions.backends.storage.base import DownloadSpec, UploadSpec
+from hera_sessions.backends.storage.local import LocalStorage
+from hera_sessions.http import cors
 from hera_sessions.runtime import Runtime
-from hera_sessions.storage.base import DownloadSpec, UploadSpec
-from hera_sessions.storage.local import LocalStorage
+from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, MotoServer, free_port
 
 APP = "http://app.test"

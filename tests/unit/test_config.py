@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hera_sessions import config
-from hera_sessions.errors import ConfigError
+from hera_sessions.core.errors import ConfigError
 
 BASE = {"STORAGE_MODE": "local"}
 

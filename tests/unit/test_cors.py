@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from hera_sessions import cors
-from hera_sessions.errors import ConfigError
+from hera_sessions.core.errors import ConfigError
+from hera_sessions.http import cors
 from tests.conftest import ROOT
 
 APP = "https://app.example.com"
@@ -109,7 +109,7 @@ def test_the_cli_refuses_a_bad_origins_setting(capsys: pytest.CaptureFixture[str
 
 def test_deploy_scripts_run_it_as_a_module() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "hera_sessions.cors", "s3"],
+        [sys.executable, "-m", "hera_sessions.http.cors", "s3"],
         env={"CORS_ALLOWED_ORIGINS": APP, "PATH": ""},
         capture_output=True,
         text=True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hera_sessions import keys
-from hera_sessions.errors import InvalidInputError, UnsupportedTypeError
+from hera_sessions.core import keys
+from hera_sessions.core.errors import InvalidInputError, UnsupportedTypeError
 
 GOOD = ["photos/user.png", "a.png", "x/y/z/child_1.jpeg", "A-b_c.9.webp", "p/" + "a" * 250 + ".png"[:4]]
 BAD = [

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hera_sessions.errors import ForbiddenError, UnauthorizedError
-from hera_sessions.keys import new_session_id
-from hera_sessions.tokens import TokenAuthority
+from hera_sessions.core.errors import ForbiddenError, UnauthorizedError
+from hera_sessions.core.keys import new_session_id
+from hera_sessions.core.tokens import TokenAuthority
 
 
 def test_a_token_authorises_its_own_session_only() -> None:

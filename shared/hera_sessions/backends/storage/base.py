@@ -1,0 +1,96 @@
+"""The storage abstraction: a small core each backend implements; everything else is built on it once."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from hera_sessions.core.errors import InvalidInputError
+from hera_sessions.core.models import ObjectInfo, UploadTicket
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSpec:
+    """What one upload may be: exactly one key, one type, at most ``size`` bytes, until ``expires_at``."""
+
+    key: str
+    content_type: str
+    size: int
+    method: str  # "PUT" | "POST"
+    expires_in: int
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadSpec:
+    key: str
+    content_type: str
+    filename: str
+    expires_in: int
+    expires_at: float
+
+
+class Storage(ABC):
+    """Object storage under one bucket (or folder); keys are always ``sessions/{id}/{path}``."""
+
+    name: str = "abstract"
+    #: Whether browsers can upload with a form POST (S3, GCS and local can; Azure Blob cannot).
+    supports_post: bool = True
+    #: The large-file protocol name, when the backend has one ("s3-multipart", "gcs-resumable", ...).
+    large_protocol: str | None = None
+
+    @abstractmethod
+    def presign_upload(self, spec: UploadSpec) -> UploadTicket: ...
+
+    @abstractmethod
+    def presign_download(self, spec: DownloadSpec) -> str: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete one object; a missing object is not an error."""
+
+    @abstractmethod
+    def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+    @abstractmethod
+    def read(self, key: str) -> bytes:
+        """The object's bytes (NotFoundError when absent): for the server-side read API."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise StorageUnavailableError when the storage cannot be reached (health check)."""
+
+    def delete_version(self, key: str, version: str | None) -> None:
+        """Delete the object only while it is still ``version`` (the one an event refused), so a newer upload at
+        the same path survives. Backends that cannot condition a delete delete unconditionally."""
+        self.delete(key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; backends with batch deletes override this."""
+        count = 0
+        for info in self.list_prefix(prefix):
+            self.delete(info.key)
+            count += 1
+        return count
+
+    def invalidate_prefix(self, prefix: str) -> None:  # noqa: B027 - optional hook
+        """Drop cached copies (CDN) under ``prefix``; nothing to do without a CDN."""
+
+    # Large uploads (multipart, resumable, blocks): backends that have them override these three.
+    def start_large_upload(self, spec: UploadSpec) -> UploadTicket:
+        raise InvalidInputError("This storage has no large-file uploads.", "method_not_supported")
+
+    def complete_large_upload(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        raise InvalidInputError("This storage has no large-file uploads.", "method_not_supported")
+
+    def abort_large_upload(self, key: str, upload_id: str) -> None:
+        raise InvalidInputError("This storage has no large-file uploads.", "method_not_supported")
+
+    def abort_prefix_uploads(self, prefix: str) -> None:  # noqa: B027 - optional hook
+        """Abort unfinished large uploads under ``prefix`` (erasing a session)."""
+
+
+def content_disposition(filename: str) -> str:
+    """``inline; filename="x.png"`` (paths are ASCII letters, digits, ``._-`` only, so no escaping is needed)."""
+    return f'inline; filename="{filename}"'

@@ -1,0 +1,330 @@
+"""Local disk storage with HMAC-signed, expiring URLs served by the local server.
+
+Objects live at ``{SESSIONS_DIR}/objects/{key}``. Upload and download URLs point at the local server's
+object endpoints (``/local-storage/...``), which check signature, expiry, size and type exactly as S3 would
+and answer with S3's status codes and XML error documents. Every stored or deleted object produces the
+S3 notification S3 would send, handed to ``listener`` (the runtime wires it to the same recording code the
+cloud functions run).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus, urlencode
+
+from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec, content_disposition
+from hera_sessions.config import Settings
+from hera_sessions.core import keys
+from hera_sessions.core.errors import NotFoundError, StorageUnavailableError
+from hera_sessions.core.models import ObjectInfo, UploadTicket
+
+ROUTE = "/local-storage"
+BUCKET = "local"
+_sequence = itertools.count()
+
+
+class S3Error(Exception):
+    """An S3-style refusal: status, S3 error code and message (rendered as S3's XML error document)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    key: str
+    size: int
+    etag: str
+
+
+def _sign(secret: bytes, *parts: str) -> str:
+    mac = hmac.new(secret, "\n".join(parts).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+class LocalStorage(Storage):
+    name = "local"
+    supports_post = True
+
+    def __init__(self, root: Path, secret: str, base_url: str) -> None:
+        self.root = Path(root) / "objects"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.secret = hashlib.sha256(b"hera-local-storage:" + secret.encode()).digest()
+        self.base_url = base_url.rstrip("/")
+        self.listener: Callable[[dict[str, Any]], None] | None = None
+
+    # -- paths -------------------------------------------------------------------------------------------
+    def _file(self, key: str) -> Path:
+        if keys.split_object_key(key) is None:
+            raise S3Error(400, "InvalidArgument", "Keys must be sessions/{session_id}/{path}.")
+        return self.root / key
+
+    def _url(self, key: str) -> str:
+        return f"{self.base_url}{ROUTE}/{quote(key)}"
+
+    # -- signing -----------------------------------------------------------------------------------------
+    def presign_upload(self, spec: UploadSpec) -> UploadTicket:
+        expires = str(int(spec.expires_at))
+        if spec.method == "POST":
+            policy = {
+                "expiration": expires,
+                "conditions": [
+                    {"bucket": BUCKET},
+                    {"key": spec.key},
+                    {"Content-Type": spec.content_type},
+                    ["content-length-range", 1, spec.size],
+                ],
+            }
+            encoded = base64.b64encode(json.dumps(policy, separators=(",", ":")).encode()).decode()
+            fields = {
+                "key": spec.key,
+                "Content-Type": spec.content_type,
+                "policy": encoded,
+                "x-hera-signature": _sign(self.secret, "POST", encoded),
+            }
+            return UploadTicket("post", "POST", f"{self.base_url}{ROUTE}/", spec.key, spec.expires_at, {}, fields)
+        query = {
+            "X-Hera-Expires": expires,
+            "X-Hera-Size": str(spec.size),
+            "X-Hera-Type": spec.content_type,
+        }
+        query["X-Hera-Signature"] = _sign(self.secret, "PUT", spec.key, expires, str(spec.size), spec.content_type)
+        return UploadTicket(
+            "put",
+            "PUT",
+            f"{self._url(spec.key)}?{urlencode(query)}",
+            spec.key,
+            spec.expires_at,
+            {"Content-Type": spec.content_type},
+        )
+
+    def presign_download(self, spec: DownloadSpec) -> str:
+        expires = str(int(spec.expires_at))
+        disposition = content_disposition(spec.filename)
+        signature = _sign(self.secret, "GET", spec.key, expires, spec.content_type, disposition)
+        query = {
+            "X-Hera-Expires": expires,
+            "response-content-type": spec.content_type,
+            "response-content-disposition": disposition,
+            "X-Hera-Signature": signature,
+        }
+        return f"{self._url(spec.key)}?{urlencode(query, quote_via=quote_plus)}"
+
+    # -- what the local server checks --------------------------------------------------------------------
+    def _check_signature(self, signature: str | None, *signed: str) -> None:
+        if not signature:
+            raise S3Error(403, "AccessDenied", "Query-string authentication requires a signature and expiry.")
+        if not hmac.compare_digest(signature.encode(), _sign(self.secret, *signed).encode()):
+            raise S3Error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+
+    @staticmethod
+    def _check_expiry(expires: str | None, message: str = "Request has expired") -> None:
+        if not expires or not expires.isdigit() or int(expires) < time.time():
+            raise S3Error(403, "AccessDenied", message)
+
+    def _check(self, expires: str | None, signature: str | None, *signed: str) -> None:
+        self._check_signature(signature, *signed)
+        self._check_expiry(expires)
+
+    def verify_put(self, key: str, query: Mapping[str, str], content_type: str | None, length: int | None) -> None:
+        size = query.get("X-Hera-Size", "")
+        ctype = query.get("X-Hera-Type", "")
+        self._check(
+            query.get("X-Hera-Expires"),
+            query.get("X-Hera-Signature"),
+            "PUT",
+            key,
+            query.get("X-Hera-Expires", ""),
+            size,
+            ctype,
+        )
+        if length is None:
+            raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+        if (content_type or "").lower() != ctype:
+            raise S3Error(403, "SignatureDoesNotMatch", f"Content-Type must be {ctype}, as signed.")
+        if length > int(size):
+            raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+        if length < int(size):
+            raise S3Error(403, "SignatureDoesNotMatch", f"Content-Length must be {size}, as signed.")
+
+    def verify_post(self, fields: Mapping[str, str], length: int) -> str:
+        """Check a form upload's policy like S3 does; return the key it may write."""
+        policy_b64 = fields.get("policy", "")
+        self._check_signature(fields.get("x-hera-signature"), "POST", policy_b64)
+        try:
+            policy = json.loads(base64.b64decode(policy_b64))
+            conditions = list(policy["conditions"])
+        except (ValueError, KeyError, TypeError):
+            raise S3Error(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON.") from None
+        self._check_expiry(str(policy.get("expiration", "")), "Invalid according to Policy: Policy expired.")
+        for condition in conditions:
+            if isinstance(condition, list):  # ["content-length-range", low, high]
+                _, low, high = condition
+                if length > high:
+                    raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                if length < low:
+                    raise S3Error(
+                        400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size"
+                    )
+                continue
+            ((name, value),) = condition.items()
+            if name == "bucket":
+                continue
+            given = fields.get(name) if name == "key" else _field(fields, name)
+            if given != value:
+                raise S3Error(
+                    403,
+                    "AccessDenied",
+                    f'Invalid according to Policy: Policy Condition failed: ["eq", "${name}", "{value}"]',
+                )
+        return str(fields["key"])
+
+    def verify_get(self, key: str, query: Mapping[str, str]) -> tuple[str, str]:
+        ctype = query.get("response-content-type", "")
+        disposition = query.get("response-content-disposition", "")
+        self._check(
+            query.get("X-Hera-Expires"),
+            query.get("X-Hera-Signature"),
+            "GET",
+            key,
+            query.get("X-Hera-Expires", ""),
+            ctype,
+            disposition,
+        )
+        return ctype, disposition
+
+    # -- objects -----------------------------------------------------------------------------------------
+    def write(self, key: str, body: bytes) -> StoredObject:
+        target = self._file(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{target.name}.{os.getpid()}.{next(_sequence)}.tmp"
+        tmp.write_bytes(body)
+        os.replace(tmp, target)
+        stored = StoredObject(key, len(body), f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"')
+        self._notify("ObjectCreated:Put", key, stored)
+        return stored
+
+    def open(self, key: str) -> Path:
+        target = self._file(key)
+        if not target.is_file():
+            raise S3Error(404, "NoSuchKey", "The specified key does not exist.")
+        return target
+
+    def read(self, key: str) -> bytes:
+        try:
+            return self.open(key).read_bytes()
+        except S3Error:
+            raise NotFoundError(f"No object {key}.", "file_not_found") from None
+
+    def delete(self, key: str) -> None:
+        target = self._file(key)
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            return
+        self._notify("ObjectRemoved:Delete", key, None)
+        for parent in target.parents:  # tidy empty folders, as a bucket has none
+            if parent == self.root or any(parent.iterdir()):
+                break
+            parent.rmdir()
+
+    def delete_version(self, key: str, version: str | None) -> None:
+        target = self._file(key)
+        if version and target.is_file():
+            current = hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
+            if current != version.strip('"'):
+                return  # a newer upload took the path: it stays
+        self.delete(key)
+
+    def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and not path.name.endswith(".tmp"):
+                stat = path.stat()
+                key = path.relative_to(self.root).as_posix()
+                etag = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()  # unquoted, as S3 lists
+                yield ObjectInfo(key, stat.st_size, etag, keys.type_from_extension(key), stat.st_mtime)
+
+    def expire(self, max_age: float) -> int:
+        """The local twin of the bucket lifecycle rule: delete objects older than ``max_age`` seconds."""
+        cutoff = time.time() - max_age
+        old = [info.key for info in self.list_prefix(keys.PREFIX) if info.last_modified < cutoff]
+        for key in old:
+            self.delete(key)
+        return len(old)
+
+    def check(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise StorageUnavailableError(f"The objects folder {self.root} is not writable.")
+
+    # -- notifications -----------------------------------------------------------------------------------
+    def _notify(self, event_name: str, key: str, stored: StoredObject | None) -> None:
+        if self.listener is None:
+            return
+        obj: dict[str, Any] = {
+            "key": quote_plus(key, safe="/"),
+            "sequencer": f"{time.time_ns():016X}{next(_sequence) % 65536:04X}",
+        }
+        if stored is not None:
+            obj |= {"size": stored.size, "eTag": stored.etag.strip('"')}
+        self.listener(s3_notification(event_name, BUCKET, obj))
+
+
+def _field(fields: Mapping[str, str], name: str) -> str | None:
+    """Form field names are case-insensitive in S3 POST policies (except ``key``)."""
+    lowered = name.lower()
+    for k, v in fields.items():
+        if k.lower() == lowered:
+            return v
+    return None
+
+
+def s3_notification(event_name: str, bucket: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """An S3 event notification, shaped exactly as S3 sends it (``Records`` of version 2.1)."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "local",
+                "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "eventName": event_name,
+                "userIdentity": {"principalId": "local"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": "local", "x-amz-id-2": "local"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "hera-sessions-local",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "local"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": dict(obj),
+                },
+            }
+        ]
+    }
+
+
+def from_settings(settings: Settings) -> LocalStorage:
+    if not settings.token_secret:
+        raise ValueError("local storage needs a signing secret (the runtime provides one)")
+    return LocalStorage(settings.sessions_dir, settings.token_secret, settings.base_url)

@@ -1,0 +1,324 @@
+"""The use cases, cloud-agnostic: every runtime (Lambda, Cloud Functions, Azure, the local server) calls these.
+
+``SessionService`` knows nothing of HTTP or of any cloud SDK: it is given a :class:`Storage`, a
+:class:`MetadataStore` and the :class:`Settings`, and speaks in the domain's values and errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hera_sessions.backends.metadata.base import CheckedEvent, Limits, MetadataStore
+from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
+from hera_sessions.config import Settings
+from hera_sessions.core import keys, telemetry
+from hera_sessions.core.errors import (
+    HeraError,
+    InvalidInputError,
+    NotFoundError,
+    TooLargeError,
+)
+from hera_sessions.core.jsonio import load_json
+from hera_sessions.core.models import (
+    EventKind,
+    EventResult,
+    FileRecord,
+    NewSession,
+    Outcome,
+    Reservation,
+    StorageEvent,
+    UploadRequest,
+    UploadTicket,
+    now,
+)
+from hera_sessions.core.tokens import Principal, TokenAuthority
+
+logger = logging.getLogger("hera_sessions")
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    record: FileRecord
+    url: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    session_id: str
+    adopted: int
+    dropped: int
+    kept: int
+
+
+class SessionService:
+    def __init__(self, settings: Settings, storage: Storage, metadata: MetadataStore, tokens: TokenAuthority) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.metadata = metadata
+        self.tokens = tokens
+        self.limits = Limits(settings.session_max_files, settings.session_max_bytes, settings.upload_max_bytes)
+
+    # -- sessions ----------------------------------------------------------------------------------------
+    def create_session(self, authorization: str | None) -> NewSession:
+        if not self.settings.open_session_creation:
+            self.tokens.require_service(authorization)
+        session_id = keys.new_session_id()
+        info = self.metadata.create_session(session_id, now(), self.settings.session_ttl)
+        return NewSession(session_id, self.tokens.issue(session_id), info.expires_at)
+
+    def authorize(self, session_id: str, authorization: str | None) -> Principal:
+        keys.check_session_id(session_id)
+        return self.tokens.authorize(authorization, session_id)
+
+    def erase_session(self, session_id: str) -> None:
+        """Erase marker first (late events then delete what they find), then records, then objects.
+
+        Idempotent: erasing an erased session deletes again whatever is left under its prefix (a retry after
+        storage failed half-way), so a client may simply repeat ``DELETE /v1/sessions/{id}``.
+        """
+        if self.metadata.get_session(session_id) is not None:
+            self.metadata.erase(session_id, self.settings.erase_marker_ttl)
+        elif not self.metadata.is_erased(session_id):
+            raise NotFoundError("No such session (it may have expired).", "session_not_found")
+        prefix = keys.session_prefix(session_id)
+        self.storage.abort_prefix_uploads(prefix)
+        deleted = self.storage.delete_prefix(prefix)
+        self.storage.invalidate_prefix(prefix)
+        logger.info("session erased", extra={"session_id": session_id, "objects_deleted": deleted})
+
+    # -- uploads -----------------------------------------------------------------------------------------
+    def create_upload(self, session_id: str, request: UploadRequest) -> UploadTicket:
+        path = keys.check_path(request.path)
+        content_type = keys.check_type_fits(path, request.content_type, self.settings.allowed_content_types)
+        if request.size > self.settings.upload_max_bytes:
+            raise TooLargeError(
+                f"This file is {request.size} bytes; the limit is {self.settings.upload_max_bytes} bytes.",
+                "file_too_large",
+            )
+        large = self.storage.large_protocol is not None and request.size > self.settings.multipart_threshold_bytes
+        if request.method == "POST" and not self.storage.supports_post:
+            raise InvalidInputError(
+                "This storage takes uploads by PUT only; leave 'method' out or send PUT.",
+                "method_not_supported",
+            )
+        issued = now()
+        # A large upload's URLs (parts, blocks, the resumable start) live as long as its reservation: a big
+        # file over a slow link must not fail half-way. Seven days at most, what every cloud signs for.
+        expires_in = min(self.settings.large_upload_ttl, 7 * 86_400) if large else self.settings.upload_url_ttl
+        spec = UploadSpec(
+            key=keys.object_key(session_id, path),
+            content_type=content_type,
+            size=request.size,
+            method=request.method,
+            expires_in=expires_in,
+            expires_at=issued + expires_in,
+        )
+        # Quota first (atomic in the store), then signing, which needs no network unless it is a large upload.
+        hold_until = issued + expires_in
+        self.metadata.reserve_upload(
+            session_id,
+            Reservation(path, request.size, content_type, hold_until),
+            self.limits,
+            issued,
+            self.settings.session_ttl,
+        )
+        telemetry.count("UploadsIssued")
+        if not large:
+            return self.storage.presign_upload(spec)
+        ticket = self.storage.start_large_upload(spec)
+        self.metadata.reserve_upload(
+            session_id,
+            Reservation(path, request.size, content_type, hold_until, ticket.upload_id),
+            self.limits,
+            issued,
+            self.settings.session_ttl,
+        )
+        return ticket
+
+    def _reservation(self, session_id: str, upload_id: str) -> Reservation:
+        for reservation in self.metadata.reservations(session_id):
+            if reservation.upload_id == upload_id:
+                return reservation
+        raise NotFoundError("No such unfinished upload in this session.", "upload_not_found")
+
+    def complete_upload(self, session_id: str, upload_id: str, parts: list[tuple[int, str]]) -> dict[str, Any]:
+        reservation = self._reservation(session_id, upload_id)
+        key = keys.object_key(session_id, reservation.path)
+        self.storage.complete_large_upload(key, upload_id, parts)
+        return {"path": reservation.path, "size": reservation.size, "content_type": reservation.content_type}
+
+    def abort_upload(self, session_id: str, upload_id: str) -> None:
+        reservation = self._reservation(session_id, upload_id)
+        self.storage.abort_large_upload(keys.object_key(session_id, reservation.path), upload_id)
+        self.metadata.release_upload(session_id, reservation.path)
+
+    # -- files -------------------------------------------------------------------------------------------
+    def list_files(self, session_id: str) -> list[FileRecord]:
+        return self.metadata.list_files(session_id)
+
+    def get_file(self, session_id: str, path: str) -> FileRecord:
+        record = self.metadata.get_file(session_id, keys.check_path(path))
+        if record is None:
+            raise NotFoundError(f"No file {path!r} in this session.", "file_not_found")
+        return record
+
+    def download(self, session_id: str, path: str) -> Download:
+        record = self.get_file(session_id, path)
+        expires_in = self.settings.download_url_ttl
+        expires_at = now() + expires_in
+        url = self.storage.presign_download(
+            DownloadSpec(
+                key=keys.object_key(session_id, record.path),
+                content_type=record.content_type,
+                filename=record.path.rsplit("/", 1)[-1],
+                expires_in=expires_in,
+                expires_at=expires_at,
+            )
+        )
+        return Download(record, url, expires_at)
+
+    def delete_file(self, session_id: str, path: str) -> None:
+        path = keys.check_path(path)
+        if self.metadata.get_file(session_id, path) is None:
+            raise NotFoundError(f"No file {path!r} in this session.", "file_not_found")
+        self.storage.delete(keys.object_key(session_id, path))
+        self.metadata.forget_file(session_id, path, now(), self.settings.session_ttl)
+
+    # -- documents ---------------------------------------------------------------------------------------
+    def put_meta(self, session_id: str, name: str, body: bytes) -> None:
+        keys.check_meta_name(name)
+        if len(body) > self.settings.meta_max_bytes:
+            raise TooLargeError(
+                f"A metadata document may be at most {self.settings.meta_max_bytes} bytes.", "meta_too_large"
+            )
+        document = load_json(body)
+        compact = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        self.metadata.put_meta(session_id, name, compact, now(), self.settings.session_ttl)
+
+    def get_meta(self, session_id: str, name: str) -> Any:
+        stored = self.metadata.get_meta(session_id, keys.check_meta_name(name))
+        if stored is None:
+            raise NotFoundError(f"No document {name!r} in this session.", "meta_not_found")
+        return json.loads(stored)
+
+    def delete_meta(self, session_id: str, name: str) -> None:
+        keys.check_meta_name(name)
+        if not self.metadata.delete_meta(session_id, name, now(), self.settings.session_ttl):
+            raise NotFoundError(f"No document {name!r} in this session.", "meta_not_found")
+
+    # -- storage events ----------------------------------------------------------------------------------
+    def check_event(self, event: StorageEvent) -> CheckedEvent | None:
+        """The stateless checks: None for an object outside the session layout (skipped, never deleted)."""
+        parts = keys.split_object_key(event.key)
+        if parts is None:
+            return None
+        session_id, path = parts
+        problem = None
+        type_guess = None
+        if event.kind is EventKind.CREATED:
+            problem = self._object_problem(path, event)
+            guess = keys.type_from_extension(path)
+            type_guess = guess if guess in self.settings.allowed_content_types else None
+        return CheckedEvent(
+            session_id=session_id,
+            path=path,
+            kind=event.kind,
+            sequencer=event.sequencer,
+            size=event.size or 0,
+            etag=event.etag,
+            content_type=event.content_type.lower() if event.content_type else None,
+            type_guess=type_guess,
+            problem=problem,
+            event_time=event.event_time,
+        )
+
+    def _object_problem(self, path: str, event: StorageEvent) -> str | None:
+        try:
+            keys.check_path(path)
+        except InvalidInputError:
+            return "its path breaks the path rules"
+        if not event.size:
+            return "it is empty"
+        if event.size > self.settings.upload_max_bytes:
+            return f"{event.size} bytes, more than the {self.settings.upload_max_bytes} allowed"
+        if event.content_type:
+            try:
+                keys.check_type_fits(path, event.content_type, self.settings.allowed_content_types)
+            except HeraError as exc:
+                return exc.message
+        return None
+
+    def record_events(self, events: Sequence[StorageEvent]) -> list[EventResult]:
+        """Record a batch of storage events in one metadata round trip; delete objects that must go.
+
+        Raises MetadataUnavailableError (retry the whole batch: recording is idempotent) when Redis is down.
+        """
+        results: list[EventResult] = [EventResult(e, Outcome.SKIPPED, "outside sessions/") for e in events]
+        checked: list[tuple[int, CheckedEvent]] = []
+        for index, event in enumerate(events):
+            item = self.check_event(event)
+            if item is not None:
+                checked.append((index, item))
+        if checked:
+            outcomes = self.metadata.apply_events(
+                [c for _, c in checked], self.limits, now(), self.settings.session_ttl
+            )
+            for (index, _), (outcome, reason) in zip(checked, outcomes, strict=True):
+                results[index] = EventResult(events[index], outcome, reason)
+        for result in results:
+            if result.event.kind is EventKind.CREATED and result.outcome is Outcome.REJECTED:
+                self.storage.delete_version(result.event.key, result.event.version)
+            elif result.event.kind is EventKind.CREATED and result.outcome is Outcome.ERASED:
+                self.storage.delete(result.event.key)  # an erased session keeps no version at all
+            if result.outcome not in (Outcome.RECORDED, Outcome.REMOVED, Outcome.DUPLICATE):
+                logger.info(
+                    "storage event not recorded",
+                    extra={"key": result.event.key, "outcome": result.outcome.value, "reason": result.reason},
+                )
+        return results
+
+    # -- repair ------------------------------------------------------------------------------------------
+    def reconcile(self, session_id: str) -> ReconcileReport:
+        """Rebuild a session's file records from what storage holds (after a Redis loss or missed events)."""
+        before = {r.path: r for r in self.metadata.list_files(session_id)}
+        prefix = keys.session_prefix(session_id)
+        records: list[FileRecord] = []
+        for info in self.storage.list_prefix(prefix):
+            path = info.key[len(prefix) :]
+            known = before.get(path)
+            if known is not None and known.size == info.size:
+                records.append(known)
+                continue
+            ctype = known.content_type if known else (info.content_type or keys.type_from_extension(path))
+            checked = self.check_event(
+                StorageEvent(EventKind.CREATED, info.key, None, info.size, info.etag, ctype, info.last_modified)
+            )
+            if checked is None or checked.problem or not ctype:
+                logger.warning("reconcile left an object unrecorded", extra={"key": info.key})
+                continue
+            records.append(FileRecord(path, info.size, ctype, info.etag, info.last_modified, None))
+        self.metadata.replace_files(session_id, records, now(), self.settings.session_ttl)
+        kept = sum(1 for r in records if r.path in before)
+        return ReconcileReport(session_id, len(records) - kept, len(before) - kept, kept)
+
+    def health(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        for name, probe in (("metadata", self.metadata.ping), ("storage", self.storage.check)):
+            try:
+                probe()
+                checks[name] = "ok"
+            except HeraError as exc:
+                checks[name] = exc.code
+        return checks
+
+
+def results_summary(results: Iterable[EventResult]) -> dict[str, int]:
+    summary: dict[str, int] = {}
+    for result in results:
+        summary[result.outcome.value] = summary.get(result.outcome.value, 0) + 1
+    return summary
