@@ -13,9 +13,8 @@ without it (``cloud``: ``STORAGE_MODE=cloud``; or an owner, while that part is i
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from hera_sessions.core.errors import ConfigError
 
@@ -27,20 +26,18 @@ Part = Literal["cloud", "redis", "s3", "gcs", "azure", "cdn"]
 
 
 # -- parsers: (name, value) -> typed value; value is stripped and non-empty (blank means unset) ----------------
-@dataclass(frozen=True, slots=True)
-class Text:
+# NamedTuples, not dataclasses: this module is imported on every cold start and a dataclass costs ~1 ms to define.
+class Text(NamedTuple):
     def __call__(self, name: str, value: str) -> str:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class FilePath:
+class FilePath(NamedTuple):
     def __call__(self, name: str, value: str) -> Path:
         return Path(value)
 
 
-@dataclass(frozen=True, slots=True)
-class Whole:
+class Whole(NamedTuple):
     minimum: int = 1
 
     def __call__(self, name: str, value: str) -> int:
@@ -53,8 +50,7 @@ class Whole:
         return number
 
 
-@dataclass(frozen=True, slots=True)
-class Seconds:
+class Seconds(NamedTuple):
     """A float in ``(above, at_most]``."""
 
     above: float
@@ -70,16 +66,14 @@ class Seconds:
         return number
 
 
-@dataclass(frozen=True, slots=True)
-class Flag:
+class Flag(NamedTuple):
     def __call__(self, name: str, value: str) -> bool:
         if value.lower() not in ("1", "true", "yes", "0", "false", "no"):
             raise ConfigError(f"{name}={value!r} is not true or false")
         return value.lower() in ("1", "true", "yes")
 
 
-@dataclass(frozen=True, slots=True)
-class Equals:
+class Equals(NamedTuple):
     """True when the value is exactly ``expected`` (a marker set by the platform)."""
 
     expected: str
@@ -88,8 +82,7 @@ class Equals:
         return value == self.expected
 
 
-@dataclass(frozen=True, slots=True)
-class OneOf:
+class OneOf(NamedTuple):
     options: tuple[str, ...]
 
     def __call__(self, name: str, value: str) -> str:
@@ -99,8 +92,7 @@ class OneOf:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class Items:
+class Items(NamedTuple):
     """A comma-separated list; ``each`` normalises an item; ``at_least_one`` names an item when one is needed."""
 
     each: Callable[[str], str] | None = None
@@ -122,8 +114,7 @@ def _origin(origin: str) -> str:
 Parser = Text | FilePath | Whole | Seconds | Flag | Equals | OneOf | Items
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
+class Setting(NamedTuple):
     env: str
     field: str
     parse: Parser
