@@ -99,3 +99,29 @@ def test_explicit_overrides_win_over_the_environment() -> None:
 def test_a_snapstart_init_is_recognised() -> None:
     assert load(AWS_LAMBDA_INITIALIZATION_TYPE="snap-start").snap_start
     assert not load(AWS_LAMBDA_INITIALIZATION_TYPE="on-demand").snap_start
+
+
+def test_each_part_in_use_names_every_setting_it_misses_in_one_message() -> None:
+    cloud = {"STORAGE_MODE": "cloud", "SESSION_TYPE": "redis", "REDIS_URL": "redis://r:6379/0"}
+    with pytest.raises(ConfigError) as caught:
+        load(**cloud, CLOUD_STORAGE_TYPE="azure")
+    assert caught.value.message == (
+        "CLOUD_STORAGE_TYPE=azure needs AZURE_STORAGE_ACCOUNT_URL or AZURE_STORAGE_CONNECTION_STRING, "
+        "AZURE_CONTAINER_NAME; STORAGE_MODE=cloud needs TOKEN_SECRET, SERVICE_API_KEYS"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(**cloud)
+    assert caught.value.message.startswith("STORAGE_MODE=cloud needs CLOUD_STORAGE_TYPE (s3, gcs or azure), ")
+    azure = {**cloud, "CLOUD_STORAGE_TYPE": "azure", "AZURE_CONTAINER_NAME": "c", "TOKEN_SECRET": "t"}
+    assert load(**azure, SERVICE_API_KEYS="k", AZURE_STORAGE_CONNECTION_STRING="UseDevelopmentStorage=true")
+
+
+def test_a_part_not_in_use_needs_nothing() -> None:
+    s = load(CLOUD_STORAGE_TYPE="s3", SESSION_TYPE="local")  # local mode: the S3 backend is not in use
+    assert (s.storage_backend, s.s3_bucket_name) == ("local", None)
+
+
+def test_the_cdn_goes_with_its_storage() -> None:
+    cdn = {"CDN_MODE": "cloudcdn-signed", "CDN_DOMAIN": "cdn.example.com", "CDN_KEY_ID": "k", "CDN_PRIVATE_KEY": "p"}
+    with pytest.raises(ConfigError, match="CLOUD_STORAGE_TYPE=gcs"):
+        load(**cdn)

@@ -35,7 +35,7 @@ from hera_sessions.core.models import (
     UploadTicket,
     now,
 )
-from hera_sessions.core.tokens import Principal, TokenAuthority
+from hera_sessions.core.tokens import TokenAuthority
 
 logger = logging.getLogger("hera_sessions")
 
@@ -71,9 +71,9 @@ class SessionService:
         info = self.metadata.create_session(session_id, now(), self.settings.session_ttl)
         return NewSession(session_id, self.tokens.issue(session_id), info.expires_at)
 
-    def authorize(self, session_id: str, authorization: str | None) -> Principal:
+    def authorize(self, session_id: str, authorization: str | None) -> None:
         keys.check_session_id(session_id)
-        return self.tokens.authorize(authorization, session_id)
+        self.tokens.authorize(authorization, session_id)
 
     def erase_session(self, session_id: str) -> None:
         """Erase marker first (late events then delete what they find), then records, then objects.

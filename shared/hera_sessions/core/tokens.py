@@ -28,14 +28,6 @@ class _Key:
     secret: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a session's own token (``session_id``) or the app's backend (a service key)."""
-
-    session_id: str | None
-    service: bool = False
-
-
 class TokenAuthority:
     def __init__(self, secret: str, previous: str | None = None, service_keys: tuple[str, ...] = ()) -> None:
         self._keys = [self._key(s) for s in (secret, previous) if s]
@@ -53,10 +45,6 @@ class TokenAuthority:
     def issue(self, session_id: str) -> str:
         key = self._keys[0]
         return f"{_VERSION}.{key.kid}.{self._mac(key, session_id)}"
-
-    @property
-    def has_service_keys(self) -> bool:
-        return bool(self._service_keys)
 
     def is_service_key(self, presented: str) -> bool:
         candidate = presented.encode("utf-8", "surrogateescape")
@@ -77,21 +65,19 @@ class TokenAuthority:
                 return hmac.compare_digest(mac.encode(), self._mac(key, session_id).encode())
         return False
 
-    def require_service(self, authorization: str | None) -> Principal:
-        return self.authorize(authorization, None, what="a service key")
+    def require_service(self, authorization: str | None) -> None:
+        self.authorize(authorization, None, what="a service key")
 
-    def authorize(self, authorization: str | None, session_id: str | None, what: str = "a session token") -> Principal:
-        """Who the ``Authorization`` header speaks for; 401 when absent, 403 when it is not good here."""
+    def authorize(self, authorization: str | None, session_id: str | None, what: str = "a session token") -> None:
+        """Pass when the header holds a service key or this session's token; 401 when absent, 403 when not good."""
         if not authorization:
             raise UnauthorizedError(f"This call needs {what}: 'Authorization: Bearer <token>'.", "missing_token")
         scheme, _, presented = authorization.strip().partition(" ")
         presented = presented.strip()
         if scheme.lower() != "bearer" or not presented:
             raise UnauthorizedError("Send the token as 'Authorization: Bearer <token>'.", "missing_token")
-        if self.is_service_key(presented):
-            return Principal(session_id, service=True)
-        if session_id is not None and self.verify(session_id, presented):
-            return Principal(session_id)
+        if self.is_service_key(presented) or (session_id is not None and self.verify(session_id, presented)):
+            return
         if session_id is None:
             raise ForbiddenError("Creating a session takes one of the service keys.", "invalid_service_key")
         raise ForbiddenError("This token is not valid for this session.", "invalid_token")

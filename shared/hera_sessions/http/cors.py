@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     try:
         if args.origins is not None:  # only the origins are read, with the same rules as the setting
-            settings = config.load({config.Env.CORS_ALLOWED_ORIGINS: args.origins}, environ={})
+            settings = config.load({"CORS_ALLOWED_ORIGINS": args.origins}, environ={})
         else:
             settings = config.load(environ=environ)
         print(json.dumps(render(args.target, settings.cors_allowed_origins), indent=2))

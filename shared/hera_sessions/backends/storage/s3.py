@@ -231,18 +231,13 @@ class S3Storage(Storage):
                 )
         return UploadTicket("put", "PUT", url, spec.key, spec.expires_at, {"Content-Type": spec.content_type})
 
-    def part_url_ttl(self, spec: UploadSpec) -> int:
-        """Part URLs outlive ordinary upload URLs: a big file over a slow link takes a while.
-
-        They live ``LARGE_UPLOAD_TTL`` (as long as the quota reservation), at least ``UPLOAD_URL_TTL``, and at
-        most SigV4's 7 days. The bucket's lifecycle aborts multipart uploads left unfinished after 1 day.
-        """
-        return min(max(spec.expires_in, self.large_upload_ttl), MAX_PRESIGN_SECONDS)
-
     def start_large_upload(self, spec: UploadSpec) -> UploadTicket:
         part_size = part_size_for(spec.size)
         count = math.ceil(spec.size / part_size)
-        ttl = self.part_url_ttl(spec)
+        # Part URLs outlive ordinary upload URLs (a big file over a slow link takes a while): they live
+        # LARGE_UPLOAD_TTL (as long as the quota reservation), at least UPLOAD_URL_TTL, at most SigV4's 7 days.
+        # The bucket's lifecycle aborts multipart uploads left unfinished after 1 day.
+        ttl = min(max(spec.expires_in, self.large_upload_ttl), MAX_PRESIGN_SECONDS)
         client = self.client
         with s3_errors("start a multipart upload"):
             upload_id = client.create_multipart_upload(Bucket=self.bucket, Key=spec.key, ContentType=spec.content_type)[
