@@ -249,6 +249,8 @@ HOSTILE_RESOURCE_FIELDS: list[tuple[str, Any]] = [
     ("generation", 12),
     ("generation", "1e3"),
     ("generation", str(2**64)),
+    ("generation", "9" * 5000),  # past int()'s digit limit: still the project's error
+    ("size", "1" * 21),
     ("contentType", 7),
 ]
 

@@ -23,7 +23,7 @@ class UnreadableEventError(InvalidInputError):
 
 
 _HEX = re.compile(r"[0-9A-Fa-f]+")
-_DIGITS = re.compile(r"[0-9]+")
+_DIGITS = re.compile(r"[0-9]{1,20}")  # 64 bits at most (sizes, GCS generations): never a huge int() to parse
 
 
 def event_time(value: Any) -> float:
@@ -91,7 +91,7 @@ def size(value: Any) -> int:
 
 
 def decimal(value: Any, field: str) -> int:
-    """A whole number sent as a decimal string (GCS's size and generation): ASCII digits only."""
+    """A whole number sent as a decimal string (GCS's size and generation): 1 to 20 ASCII digits."""
     if not isinstance(value, str) or not _DIGITS.fullmatch(value):
         raise UnreadableEventError(f"The {field} is not a string of decimal digits: {value!r}.")
     return int(value)
