@@ -11,6 +11,8 @@
 #   REDIS_URL        an existing Redis (rediss://...) instead of creating Azure Managed Redis
 #   DEPLOYER_OBJECT_ID  who may write the Key Vault secrets (default: the signed-in user)
 #   PYTHON           the interpreter with hera_sessions installed (.venv/bin/python)
+#   EVENT_MAX_ATTEMPTS  deliveries of a blob event before it is dead-lettered (30, Event Grid's most)
+#   ALERT_ACTION_GROUP  an action group (resource id) the dead-letter alert notifies (none: the portal shows it)
 # See docs/azure.md for what is created and how to check it.
 set -euo pipefail
 
@@ -23,7 +25,10 @@ CONTAINER="${CONTAINER:-hera-sessions}"
 PYTHON_VERSION="${PYTHON_VERSION:-3.13}"
 REDIS_SKU="${REDIS_SKU:-Balanced_B0}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+EVENT_MAX_ATTEMPTS="${EVENT_MAX_ATTEMPTS:-30}"
+ALERT_ACTION_GROUP="${ALERT_ACTION_GROUP:-}"
 EXPIRE_AFTER_DAYS=7
+DEAD_LETTERS="${CONTAINER}-dead-letters"  # the container that keeps the events the function failed for good
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -52,7 +57,8 @@ APP="${NAME}-sessions-${SUFFIX}"
 echo "resource group $RESOURCE_GROUP, storage $DATA_ACCOUNT, vault $VAULT, function app $APP" >&2
 
 az group create --name "$RESOURCE_GROUP" --location "$LOCATION" -o none
-for namespace in Microsoft.Storage Microsoft.Web Microsoft.KeyVault Microsoft.Cache Microsoft.EventGrid; do
+for namespace in Microsoft.Storage Microsoft.Web Microsoft.KeyVault Microsoft.Cache Microsoft.EventGrid \
+  Microsoft.Insights; do
   az provider register --namespace "$namespace" --wait -o none
 done
 
@@ -180,20 +186,54 @@ find "$WORK/app" -name __pycache__ -type d -prune -exec rm -rf {} +
 az functionapp deployment source config-zip --name "$APP" --resource-group "$RESOURCE_GROUP" \
   --src "$WORK/app.zip" --build-remote true -o none
 
-log "Event Grid: BlobCreated/BlobDeleted under sessions/ to the storage_events function"
+log "Event Grid: a system topic for the data account, with a managed identity that writes the dead letters"
+# The function raises for an event it cannot use (Redis or storage down, or an event it cannot read: logged with
+# the reason): Event Grid retries it, then dead-letters it into a container of the data account. The AWS twin:
+# the SQS dead-letter queue and its alarm.
+az storage container-rm create --storage-account "$DATA_ACCOUNT" --resource-group "$RESOURCE_GROUP" \
+  --name "$DEAD_LETTERS" --public-access off -o none
+# An account has one system topic: reuse it (an earlier event subscription may have made one), else create it.
+TOPIC="$(az eventgrid system-topic list --resource-group "$RESOURCE_GROUP" \
+  --query "[?source=='$DATA_ID'].name | [0]" -o tsv)"
+if [ -z "$TOPIC" ]; then
+  TOPIC="${NAME}-blobs-${SUFFIX}"
+  az eventgrid system-topic create --name "$TOPIC" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" \
+    --topic-type Microsoft.Storage.StorageAccounts --source "$DATA_ID" --identity systemassigned -o none
+else
+  az eventgrid system-topic update --name "$TOPIC" --resource-group "$RESOURCE_GROUP" --identity systemassigned -o none
+fi
+TOPIC_ID="$(az eventgrid system-topic show --name "$TOPIC" --resource-group "$RESOURCE_GROUP" --query id -o tsv)"
+TOPIC_PRINCIPAL="$(az eventgrid system-topic show --name "$TOPIC" --resource-group "$RESOURCE_GROUP" \
+  --query identity.principalId -o tsv)"
+# The account takes no keys: the topic's identity writes the dead letters, in that one container only.
+az role assignment create --assignee-object-id "$TOPIC_PRINCIPAL" --assignee-principal-type ServicePrincipal \
+  --role "Storage Blob Data Contributor" --scope "$DATA_ID/blobServices/default/containers/$DEAD_LETTERS" -o none
+
+log "Event Grid: BlobCreated/BlobDeleted under sessions/ to the storage_events function ($EVENT_MAX_ATTEMPTS tries)"
 subscribe() {
-  az eventgrid event-subscription create --name hera-sessions-blobs --source-resource-id "$DATA_ID" \
+  az eventgrid system-topic event-subscription create --name hera-sessions-blobs \
+    --resource-group "$RESOURCE_GROUP" --system-topic-name "$TOPIC" \
     --endpoint-type azurefunction --endpoint "$APP_ID/functions/storage_events" \
     --included-event-types Microsoft.Storage.BlobCreated Microsoft.Storage.BlobDeleted \
     --subject-begins-with "/blobServices/default/containers/$CONTAINER/blobs/sessions/" \
-    --max-delivery-attempts 30 --event-ttl 1440 -o none
+    --max-delivery-attempts "$EVENT_MAX_ATTEMPTS" --event-ttl 1440 \
+    --deadletter-identity systemassigned \
+    --deadletter-identity-endpoint "$DATA_ID/blobServices/default/containers/$DEAD_LETTERS" -o none
 }
-retry 10 30 subscribe  # the function must be indexed first
+retry 10 30 subscribe  # the function must be indexed first, and the topic's role assignment seen
+
+log "Alert: any storage event dead-lettered (the system topic's DeadLetteredCount)"
+alert_actions=()
+if [ -n "$ALERT_ACTION_GROUP" ]; then alert_actions=(--action "$ALERT_ACTION_GROUP"); fi
+az monitor metrics alert create --name "${NAME}-dead-letters-${SUFFIX}" --resource-group "$RESOURCE_GROUP" \
+  --scopes "$TOPIC_ID" --condition "total DeadLetteredCount > 0" --window-size 5m --evaluation-frequency 5m \
+  --severity 2 --description "A blob event failed $EVENT_MAX_ATTEMPTS times: see container $DEAD_LETTERS and docs/azure.md" \
+  "${alert_actions[@]}" -o none
 
 API_URL="https://$(az functionapp show --name "$APP" --resource-group "$RESOURCE_GROUP" --query defaultHostName -o tsv)"
 log "Done"
 cat <<EOF
 API:              $API_URL  (check: curl $API_URL/health)
-Storage account:  $DATA_ACCOUNT (container $CONTAINER)
+Storage account:  $DATA_ACCOUNT (container $CONTAINER, dead letters in $DEAD_LETTERS)
 Key Vault:        $VAULT  (service key: az keyvault secret show --vault-name $VAULT -n service-api-keys --query value -o tsv)
 EOF

@@ -3,10 +3,13 @@
 - ``api``: every HTTP request (route ``{*path}``; ``host.json`` sets the route prefix to ``""``) becomes an
   HTTP API v2 event for the same routing table as on AWS and GCP.
 - ``storage_events``: the Event Grid trigger for ``Microsoft.Storage.BlobCreated`` / ``BlobDeleted``.
-  It raises when Redis or storage cannot be reached, so that Event Grid delivers the event again, and
-  returns (logging why) for an event it can never use.
+  It raises when Redis or storage cannot be reached, and for an event it cannot read (logged with the reason,
+  changing nothing), so that Event Grid delivers the event again and then dead-letters it (``azure/deploy.sh``
+  gives the subscription a dead-letter container).
 - ``eventgrid_webhook``: the same events delivered by Event Grid to a plain HTTPS endpoint
-  (``POST /events/eventgrid?code=<function key>``), with the subscription validation handshake.
+  (``POST /events/eventgrid?code=<function key>``), with the subscription validation handshake. An unreadable
+  event gets 400, which Event Grid dead-letters at once (never retried); the readable events of the same
+  delivery are recorded.
 
 In the repo ``hera_sessions`` is the project's own install; deployed, ``azure/deploy.sh`` copies it beside
 this file.
@@ -70,11 +73,18 @@ def api(req: func.HttpRequest) -> func.HttpResponse:
 def record(payload: Any) -> list[EventResult]:
     """Record the blob events of one Event Grid delivery (either schema; an event or a list of events).
 
-    Raises UnreadableEventError (never retried) and UnavailableError (retry: recording is idempotent).
+    Each event is read on its own: the readable ones are recorded, then UnreadableEventError is raised when any
+    could not be read (each is logged with its reason and changes nothing). Raises UnavailableError when Redis
+    or storage cannot be reached (retry: recording is idempotent).
     """
     service = runtime.service()
-    events = blob_events.parse(payload, service.settings.azure_container_name)
-    return service.record_events(events) if events else []
+    events, problems = blob_events.read(payload, service.settings.azure_container_name)
+    results = service.record_events(events) if events else []
+    for problem in problems:
+        logger.error("storage event unreadable: %s", problem.message, extra={"reason": problem.message})
+    if problems:
+        raise UnreadableEventError("; ".join(p.message for p in problems))
+    return results
 
 
 def event_payload(event: func.EventGridEvent) -> dict[str, Any]:
@@ -91,12 +101,14 @@ def event_payload(event: func.EventGridEvent) -> dict[str, Any]:
 
 
 def storage_events(event: func.EventGridEvent) -> None:
-    """Raise to have the event delivered again (Redis or storage unreachable); return to drop it, saying why."""
+    """Raise to have the event delivered again, then dead-lettered: Redis or storage unreachable, or unreadable."""
     try:
         results = record(event_payload(event))
     except UnreadableEventError as exc:
-        logger.error("storage event dropped: %s", exc.message, extra={"event_id": event.id})
-        return
+        logger.error(
+            "storage event failed for the dead-letter container: %s", exc.message, extra={"event_id": event.id}
+        )
+        raise
     logger.info(
         "storage event handled",
         extra={"event_id": event.id, "subject": event.subject, **results_summary(results)},
@@ -104,7 +116,7 @@ def storage_events(event: func.EventGridEvent) -> None:
 
 
 def eventgrid_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    """Event Grid over a plain webhook: 200 when done, 400 never to be retried, 503 to be delivered again."""
+    """Event Grid over a plain webhook: 200 when done, 400 dead-lettered at once (never retried), 503 retried."""
     if req.method == "OPTIONS":  # CloudEvents schema: the abuse-protection handshake
         origin = req.headers.get("webhook-request-origin")
         if not origin:

@@ -17,6 +17,9 @@
 #   UPLOAD_URL_TTL, DOWNLOAD_URL_TTL   300, 900 seconds
 #   CDN_MODE              none | cloudcdn-signed (needs CDN_DOMAIN, a DNS name you point at the load balancer)
 #   CDN_DOMAIN            e.g. files.example.com
+#   EVENT_MAX_ATTEMPTS    deliveries of a storage event before it is dead-lettered (20; Pub/Sub allows 5-100)
+#   ALERT_CHANNELS        notification channels for the dead-letter alert (projects/.../notificationChannels/...,
+#                         comma-separated; none: the alert shows in Cloud Monitoring only)
 #   PYTHON                an interpreter with hera_sessions installed (.venv/bin/python): writes the CORS rules
 #
 # See docs/gcp.md for what each step creates and how to check the result.
@@ -43,6 +46,8 @@ UPLOAD_URL_TTL="${UPLOAD_URL_TTL:-300}"
 DOWNLOAD_URL_TTL="${DOWNLOAD_URL_TTL:-900}"
 CDN_MODE="${CDN_MODE:-none}"
 CDN_DOMAIN="${CDN_DOMAIN:-}"
+EVENT_MAX_ATTEMPTS="${EVENT_MAX_ATTEMPTS:-20}"
+ALERT_CHANNELS="${ALERT_CHANNELS:-}"
 
 API_FUNCTION="${PREFIX}-api"
 EVENTS_FUNCTION="${PREFIX}-storage-events"
@@ -54,6 +59,8 @@ SECRET_REDIS="${PREFIX}-redis-url"
 SECRET_CDN_KEY="${PREFIX}-cdn-key"
 CDN_KEY_NAME="${PREFIX}-key"
 URL_MAP="${PREFIX}-cdn"
+DEAD_LETTERS="${PREFIX}-storage-events-dead-letters" # the topic, and the subscription that keeps its messages
+DELETED_TRIGGER="${PREFIX}-object-deleted"
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -139,7 +146,8 @@ enable_apis() {
   run gcloud services enable --project="$PROJECT_ID" \
     cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com \
     eventarc.googleapis.com pubsub.googleapis.com storage.googleapis.com redis.googleapis.com \
-    vpcaccess.googleapis.com secretmanager.googleapis.com iamcredentials.googleapis.com compute.googleapis.com
+    vpcaccess.googleapis.com secretmanager.googleapis.com iamcredentials.googleapis.com compute.googleapis.com \
+    monitoring.googleapis.com
 }
 
 # The bucket's CORS rules (gcp/cors.json's rule) for the real origins, from the one source the API uses too.
@@ -278,15 +286,84 @@ deploy_functions() {
     --trigger-service-account="$TRIGGER_SA" --timeout=60s
 
   # --trigger-bucket subscribes to "finalized" only: deletions need a second Eventarc trigger, same function.
-  log "Eventarc trigger ${PREFIX}-object-deleted (object deleted → $EVENTS_FUNCTION)"
+  log "Eventarc trigger $DELETED_TRIGGER (object deleted → $EVENTS_FUNCTION)"
   run gcloud functions add-invoker-policy-binding "$EVENTS_FUNCTION" --project="$PROJECT_ID" \
     --region="$REGION" --member="serviceAccount:$TRIGGER_SA"
-  if ! exists gcloud eventarc triggers describe "${PREFIX}-object-deleted" --location="$REGION" \
+  if ! exists gcloud eventarc triggers describe "$DELETED_TRIGGER" --location="$REGION" \
     --project="$PROJECT_ID"; then
-    run gcloud eventarc triggers create "${PREFIX}-object-deleted" --project="$PROJECT_ID" \
+    run gcloud eventarc triggers create "$DELETED_TRIGGER" --project="$PROJECT_ID" \
       --location="$REGION" --destination-run-service="$EVENTS_FUNCTION" --destination-run-region="$REGION" \
       --event-filters="type=google.cloud.storage.object.v1.deleted" --event-filters="bucket=$BUCKET" \
       --service-account="$TRIGGER_SA"
+  fi
+}
+
+# An event the function fails (Redis down past every retry, or an event it cannot read: logged with the reason)
+# goes, after EVENT_MAX_ATTEMPTS deliveries, to a dead-letter topic whose subscription keeps it 7 days; an alert
+# fires while any is waiting. The AWS twin: the SQS dead-letter queue and its alarm.
+create_dead_letters() {
+  log "Dead letters: $DEAD_LETTERS (topic + subscription), after $EVENT_MAX_ATTEMPTS deliveries of an event"
+  if ! exists gcloud pubsub topics describe "$DEAD_LETTERS" --project="$PROJECT_ID"; then
+    run gcloud pubsub topics create "$DEAD_LETTERS" --project="$PROJECT_ID"
+  fi
+  # Messages published to a topic without a subscription are lost: this one keeps them for inspection and replay.
+  if ! exists gcloud pubsub subscriptions describe "$DEAD_LETTERS" --project="$PROJECT_ID"; then
+    run gcloud pubsub subscriptions create "$DEAD_LETTERS" --project="$PROJECT_ID" --topic="$DEAD_LETTERS" \
+      --message-retention-duration=7d --expiration-period=never
+  fi
+  # Pub/Sub's service agent moves the message: it publishes to the dead-letter topic and acknowledges the original.
+  local number agent
+  number="$(query 123456789012 gcloud projects describe "$PROJECT_ID" --format='value(projectNumber)')"
+  agent="service-${number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  run gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTERS" --project="$PROJECT_ID" \
+    --member="serviceAccount:$agent" --role=roles/pubsub.publisher
+  # Each Eventarc trigger (finalized, from --trigger-bucket; deleted) delivers through its own push subscription.
+  local finalized trigger subscription
+  finalized="$(query "projects/$PROJECT_ID/locations/$REGION/triggers/${EVENTS_FUNCTION}-finalized" \
+    gcloud functions describe "$EVENTS_FUNCTION" --gen2 --region="$REGION" --project="$PROJECT_ID" \
+    --format='value(eventTrigger.trigger)')"
+  for trigger in "${finalized##*/}" "$DELETED_TRIGGER"; do
+    subscription="$(query "projects/$PROJECT_ID/subscriptions/eventarc-$REGION-$trigger-sub-000" \
+      gcloud eventarc triggers describe "$trigger" --location="$REGION" --project="$PROJECT_ID" \
+      --format='value(transport.pubsub.subscription)')"
+    run gcloud pubsub subscriptions update "$subscription" --project="$PROJECT_ID" \
+      --dead-letter-topic="projects/$PROJECT_ID/topics/$DEAD_LETTERS" --max-delivery-attempts="$EVENT_MAX_ATTEMPTS"
+    run gcloud pubsub subscriptions add-iam-policy-binding "$subscription" --project="$PROJECT_ID" \
+      --member="serviceAccount:$agent" --role=roles/pubsub.subscriber
+  done
+
+  log "Alert policy: storage events dead-lettered (messages waiting in $DEAD_LETTERS)"
+  local policy="$WORK/dead-letter-alert.json"
+  cat >"$policy" <<JSON
+{
+  "displayName": "$PREFIX storage events dead-lettered",
+  "combiner": "OR",
+  "conditions": [
+    {
+      "displayName": "Dead-lettered storage events waiting in $DEAD_LETTERS",
+      "conditionThreshold": {
+        "filter": "resource.type = \"pubsub_subscription\" AND resource.labels.subscription_id = \"$DEAD_LETTERS\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\"",
+        "comparison": "COMPARISON_GT",
+        "thresholdValue": 0,
+        "duration": "0s",
+        "aggregations": [{"alignmentPeriod": "300s", "perSeriesAligner": "ALIGN_MAX"}]
+      }
+    }
+  ],
+  "documentation": {
+    "mimeType": "text/markdown",
+    "content": "A storage event failed $EVENT_MAX_ATTEMPTS times. Its reason is in the function's logs (storage event unreadable, or Redis/GCS unavailable); docs/gcp.md, 'Dead letters', says how to look and replay."
+  }
+}
+JSON
+  show_file "$policy"
+  local existing
+  existing="$(query "" gcloud monitoring policies list --project="$PROJECT_ID" \
+    --filter="displayName=\"$PREFIX storage events dead-lettered\"" --format='value(name)')"
+  if [[ -z "$existing" ]]; then
+    local channels=()
+    if [[ -n "$ALERT_CHANNELS" ]]; then channels=(--notification-channels="$ALERT_CHANNELS"); fi
+    run gcloud monitoring policies create --project="$PROJECT_ID" --policy-from-file="$policy" "${channels[@]}"
   fi
 }
 
@@ -351,6 +428,7 @@ main() {
   grant_roles
   package
   deploy_functions
+  create_dead_letters
   check_deployment
 }
 

@@ -72,14 +72,21 @@ def api(request: flask.Request) -> flask.Response:
 
 @functions_framework.cloud_event
 def storage_events(cloud_event: CloudEvent) -> None:
-    """Raise to have the event delivered again (Redis or GCS unreachable); return to drop it, saying why."""
+    """Raise to have the event delivered again: Redis or GCS unreachable (retried), or an event that cannot be read
+    (logged with its reason, changing nothing; Eventarc retries it, then its dead-letter topic keeps it).
+    Returning acknowledges it: recorded, or not ours (another bucket, an event type with nothing to record).
+    """
     service = runtime.service()
     attributes = cloud_event.get_attributes()
     try:
         events = gcs.parse(attributes, cloud_event.get_data(), service.settings.gcs_bucket_name)
     except UnreadableEventError as exc:
-        logger.error("storage event dropped: %s", exc.message, extra={"event_id": attributes.get("id")})
-        return
+        logger.error(
+            "storage event unreadable, failed for the dead-letter topic: %s",
+            exc.message,
+            extra={"event_id": attributes.get("id"), "subject": attributes.get("subject"), "reason": exc.message},
+        )
+        raise
     results = service.record_events(events)  # MetadataUnavailableError / StorageUnavailableError: retried
     logger.info(
         "storage event handled",

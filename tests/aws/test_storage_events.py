@@ -266,11 +266,15 @@ def test_keys_are_decoded_exactly_once(function: Function) -> None:
     sid = function.new_session()
     key = f"sessions/{sid}/photos/user%20x.png"
     function.service.storage.write(key, b"x" * 10)  # type: ignore[attr-defined]
-    # WHEN S3 reports it (S3 encodes "%" as "%25")
-    function(s3_event("ObjectCreated:Put", key, SEQUENCERS[0], 10))
-    # THEN the once-decoded key is the one refused and deleted (twice decoded would be "user x.png")
-    assert not function.object_file(key).exists()
+    # WHEN S3 reports it (S3 encodes "%" as "%25") THEN the once-decoded key is the one refused: the event is
+    # unreadable (twice decoded would be "user x.png"), and nothing is touched (the lifecycle rule removes it)
+    with pytest.raises(UnreadableEventError, match=r"user%20x\.png"):
+        function(s3_event("ObjectCreated:Put", key, SEQUENCERS[0], 10))
+    assert function.object_file(key).exists()
     assert function.state(sid) == {}
+    # AND a key that holds "+" decodes to a space (form encoding), which the path rules refuse too
+    with pytest.raises(UnreadableEventError, match=r"user x\.png"):
+        function(s3_event("ObjectCreated:Put", f"sessions/{sid}/photos/user x.png", SEQUENCERS[0], 10))
 
 
 # -- order and duplicates ----------------------------------------------------------------------------------------
@@ -644,3 +648,118 @@ def test_the_handler_module_imports_no_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# -- hostile fields: each malformed message fails alone and changes nothing -------------------------------------
+def _snapshot(function: Function, redis_server: RedisServer, root: Path) -> tuple[dict[str, Any], list[str]]:
+    """Everything Redis holds and every file under ``root``: what a malformed event must leave as it was."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        data = {k.decode(): client.dump(k) for k in sorted(client.keys("*"))}
+    finally:
+        client.close()
+    return data, sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+#: (field, value) pairs that make an S3 or EventBridge object unreadable. ``{sid}`` is the session's id.
+HOSTILE_OBJECT_FIELDS: list[tuple[str, Any]] = [
+    ("key", 123),
+    ("key", None),
+    ("key", ["sessions/x"]),
+    ("key", "sessions/{sid}/photos/\ud800.png"),  # a lone surrogate: no UTF-8 (nor Lua cjson) can hold it
+    ("key", "sessions/{sid}/photos/%FF.png"),  # an escape that is not UTF-8
+    ("key", "sessions/{sid}/photos/%ED%A0%80.png"),  # a surrogate, UTF-8 encoded
+    ("key", "sessions/{sid}/../../../../victim.png"),  # outside SESSIONS_DIR once joined
+    ("key", "sessions/{sid}/photos/../x.png"),
+    ("key", "sessions/{sid}/"),
+    ("key", "sessions/not-a-session-id/a.png"),
+    ("size", -500),
+    ("size", 5.5),
+    ("size", True),
+    ("size", "12"),
+    ("size", "²"),
+    ("size", None),
+    ("sequencer", "-00000000001"),
+    ("sequencer", " 0000000000F"),
+    ("sequencer", "0x1F"),
+    ("sequencer", ""),
+    ("sequencer", 12),
+    ("eTag", {"not": "text"}),
+]
+
+
+def hostile(shape: str, sid: str, field: str, value: Any) -> dict[str, Any]:
+    """A created event for ``sessions/{sid}/photos/victim.png`` with one field replaced, as S3 would carry it."""
+    event = created(f"sessions/{sid}/photos/victim.png", SEQUENCERS[3], 10, shape)
+    obj = event["Records"][0]["s3"]["object"] if shape == "s3" else event["detail"]["object"]
+    if shape == "eventbridge" and field == "eTag":
+        field = "etag"
+    obj[field] = value.format(sid=sid) if isinstance(value, str) and field == "key" else value
+    if value is None:
+        del obj[field]
+    return event
+
+
+@pytest.mark.parametrize("shape", ["s3", "eventbridge"])
+@pytest.mark.parametrize(("field", "value"), HOSTILE_OBJECT_FIELDS, ids=lambda v: repr(v)[:40])
+def test_a_hostile_field_fails_its_message_alone_and_changes_nothing(
+    function: Function,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    shape: str,
+    field: str,
+    value: Any,
+) -> None:
+    # GIVEN a session with a recorded file, a stored object at the hostile event's key, and a file outside
+    # SESSIONS_DIR where "../" would lead
+    sid = function.new_session()
+    function.service.storage.write(f"sessions/{sid}/photos/victim.png", b"x" * 10)  # type: ignore[attr-defined]
+    assert function(created(f"sessions/{sid}/photos/victim.png", SEQUENCERS[0], 10, shape)) == {"recorded": 1}
+    (tmp_path / "victim.png").write_bytes(b"outside")
+    event = hostile(shape, sid, field, value)
+    before = _snapshot(function, redis_server, tmp_path)
+
+    # WHEN S3 or EventBridge invokes the function directly THEN it raises (Lambda retries, then the destination
+    # keeps it), with the reason logged, and neither Redis nor storage changed
+    with caplog.at_level(logging.ERROR, logger="hera_sessions"), pytest.raises(UnreadableEventError):
+        function(event)
+    reasons = [getattr(r, "reason", "") for r in caplog.records if "Lambda retries" in r.getMessage()]
+    assert reasons and all(reasons)
+    assert _snapshot(function, redis_server, tmp_path) == before
+
+    # WHEN it comes in an SQS batch among good messages
+    batch = sqs_batch(
+        created(f"sessions/{sid}/photos/a.png", SEQUENCERS[0], 1, shape),
+        event,
+        {"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": event},  # its destination record
+        created(f"sessions/{sid}/photos/b.png", SEQUENCERS[0], 2, shape),
+    )
+    answer = function(batch)
+
+    # THEN exactly it (and its destination record) fail; the good ones are recorded; the rest is as it was
+    assert answer == {"batchItemFailures": message_ids(batch, 1, 2)}
+    state = function.state(sid)
+    assert sorted(state) == ["photos/a.png", "photos/b.png", "photos/victim.png"]
+    assert state["photos/victim.png"].sequencer == SEQUENCERS[0]
+    assert function.object_file(f"sessions/{sid}/photos/victim.png").exists()
+    assert (tmp_path / "victim.png").read_bytes() == b"outside"
+
+
+def test_a_key_with_dot_dot_never_reaches_storage_even_past_the_readers(function: Function, tmp_path: Path) -> None:
+    # GIVEN an event that a reader would refuse, handed straight to the service (the defensive check)
+    from hera_sessions.core.models import EventKind, StorageEvent
+
+    sid = function.new_session()
+    (tmp_path / "victim.png").write_bytes(b"outside")
+    bad = StorageEvent(EventKind.CREATED, f"sessions/{sid}/../../../../victim.png", "01", 5, content_type="text/html")
+    good = StorageEvent(EventKind.CREATED, f"sessions/{sid}/photos/a.png", "01", 5)
+    # WHEN it is recorded THEN it is refused before anything is written or deleted
+    with pytest.raises(UnreadableEventError):
+        function.service.record_events([good, bad])
+    with pytest.raises(UnreadableEventError):
+        function.service.check_event(bad)
+    assert (tmp_path / "victim.png").read_bytes() == b"outside"
+    assert function.state(sid) == {}

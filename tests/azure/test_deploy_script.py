@@ -48,6 +48,8 @@ elif query == "primaryKey":
     print("redis-primary-key")
 elif query == "principalId":
     print("function-principal-id")
+elif query == "identity.principalId":
+    print("topic-principal-id")
 elif query == "defaultHostName":
     print("hera-sessions-abc123.azurewebsites.net")
 """
@@ -98,8 +100,9 @@ def test_the_storage_account_is_private_https_only_and_keyless(deployed: dict[st
     assert option(data, "--allow-blob-public-access") == "false"
     assert option(data, "--allow-shared-key-access") == "false"  # SAS only from user delegation keys
     assert option(data, "--https-only") == "true"
-    (container,) = find(deployed, "storage", "container-rm", "create")
-    assert option(container, "--public-access") == "off"
+    containers = find(deployed, "storage", "container-rm", "create")
+    assert [option(c, "--name") for c in containers] == ["hera-sessions", "hera-sessions-dead-letters"]
+    assert all(option(c, "--public-access") == "off" for c in containers)
     assert option(host, "--allow-blob-public-access") == "false"
 
 
@@ -168,7 +171,7 @@ def test_the_code_zip_holds_the_app_and_the_package(deployed: dict[str, Any]) ->
 
 
 def test_event_grid_sends_blob_events_under_sessions_to_the_trigger(deployed: dict[str, Any]) -> None:
-    (subscription,) = find(deployed, "eventgrid", "event-subscription", "create")
+    (subscription,) = find(deployed, "eventgrid", "system-topic", "event-subscription", "create")
 
     assert option(subscription, "--endpoint-type") == "azurefunction"
     assert option(subscription, "--endpoint").endswith("/functions/storage_events")
@@ -177,3 +180,26 @@ def test_event_grid_sends_blob_events_under_sessions_to_the_trigger(deployed: di
     events = subscription[subscription.index("--included-event-types") + 1 :][:2]
     assert events == ["Microsoft.Storage.BlobCreated", "Microsoft.Storage.BlobDeleted"]
     assert "hera-sessions-abc123.azurewebsites.net/health" in deployed["stdout"], shlex.join(subscription)
+
+
+def test_failed_blob_events_are_retried_then_dead_lettered_and_alerted_on(deployed: dict[str, Any]) -> None:
+    # a system topic for the data account, with a managed identity
+    (topic,) = find(deployed, "eventgrid", "system-topic", "create")
+    assert option(topic, "--topic-type") == "Microsoft.Storage.StorageAccounts"
+    assert option(topic, "--source").split("/")[-1].startswith("heradata")
+    assert option(topic, "--identity") == "systemassigned"
+    # that identity may write blobs in the dead-letter container only
+    (grant,) = [c for c in find(deployed, "role", "assignment", "create") if "topic-principal-id" in c]
+    assert option(grant, "--role") == "Storage Blob Data Contributor"
+    assert option(grant, "--scope").endswith("/blobServices/default/containers/hera-sessions-dead-letters")
+    # the subscription: a retry policy, then the dead-letter container through that identity
+    (subscription,) = find(deployed, "eventgrid", "system-topic", "event-subscription", "create")
+    assert option(subscription, "--system-topic-name") == option(topic, "--name")
+    assert (option(subscription, "--max-delivery-attempts"), option(subscription, "--event-ttl")) == ("30", "1440")
+    assert option(subscription, "--deadletter-identity") == "systemassigned"
+    assert option(subscription, "--deadletter-identity-endpoint") == option(grant, "--scope")
+    # an alert as soon as one event is dead-lettered
+    (alert,) = find(deployed, "monitor", "metrics", "alert", "create")
+    assert option(alert, "--scopes").endswith("/" + option(topic, "--name"))
+    assert option(alert, "--condition") == "total DeadLetteredCount > 0"
+    assert "Microsoft.Insights" in [option(c, "--namespace") for c in find(deployed, "provider", "register")]

@@ -7,6 +7,8 @@ for the blobs that the test really uploaded to Azurite.
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from types import ModuleType
 from typing import Any
@@ -16,6 +18,7 @@ import requests
 
 from hera_sessions.core import keys
 from hera_sessions.core.errors import MetadataUnavailableError
+from hera_sessions.core.events import UnreadableEventError
 from hera_sessions.runtime import Runtime
 from tests.azure.conftest import (
     Api,
@@ -25,6 +28,7 @@ from tests.azure.conftest import (
     sequencer,
     trigger_event,
 )
+from tests.azure.test_webhook import deliver
 from tests.conftest import RedisServer, free_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -247,12 +251,87 @@ def test_the_trigger_raises_when_redis_is_down_so_that_event_grid_retries(
         function_app.storage_events(trigger_event(event))
 
 
-def test_the_trigger_drops_an_unreadable_event(function_app: ModuleType, azure_container: Container) -> None:
+def test_the_trigger_fails_an_unreadable_event_for_the_dead_letter_container(
+    function_app: ModuleType, azure_container: Container, caplog: pytest.LogCaptureFixture
+) -> None:
     key = keys.object_key(keys.new_session_id(), "photo.png")
     event = blob_created_event(azure_container.name, key, size=10, content_type="image/png", etag="x", sequencer="1")
     del event["data"]["contentLength"]
 
-    assert function_app.storage_events(trigger_event(event)) is None  # returned: not to be delivered again
+    with caplog.at_level(logging.ERROR), pytest.raises(UnreadableEventError, match="size"):
+        function_app.storage_events(trigger_event(event))  # raised: retried, then dead-lettered
+    assert any("dead-letter" in r.getMessage() and "size" in r.getMessage() for r in caplog.records)
+
+
+#: (field, value) that make a BlobCreated event unreadable; ``{sid}`` is the session's id.
+HOSTILE_FIELDS: list[tuple[str, Any]] = [
+    ("key", "sessions/{sid}/photos/\ud800.png"),  # a lone surrogate
+    ("key", "sessions/{sid}/../../victim.png"),
+    ("key", "sessions/{sid}/photos/a b.png"),
+    ("contentLength", -500),
+    ("contentLength", 5.5),
+    ("contentLength", True),
+    ("contentLength", "12"),
+    ("contentLength", "²"),
+    ("sequencer", "-00000000001"),
+    ("sequencer", " 0000000000F"),
+    ("sequencer", "0x1F"),
+]
+
+
+def hostile_event(container: Container, sid: str, blob_etag: str, field: str, value: Any) -> dict[str, Any]:
+    """The BlobCreated event of the session's victim.png, oversize (it would be deleted), with one bad field."""
+    event = created(container, keys.object_key(sid, "victim.png"), blob_etag, 9, size=10**9)
+    if field == "key":
+        event["subject"] = f"/blobServices/default/containers/{container.name}/blobs/{value.format(sid=sid)}"
+    else:
+        event["data"][field] = value
+    return event
+
+
+@pytest.mark.parametrize(("field", "value"), HOSTILE_FIELDS, ids=lambda v: repr(v)[:40])
+def test_a_hostile_field_fails_its_event_alone_and_changes_nothing(
+    api: Api,
+    function_app: ModuleType,
+    azure_container: Container,
+    redis_server: RedisServer,
+    field: str,
+    value: Any,
+) -> None:
+    # GIVEN a session with a recorded victim.png, and a BlobCreated event about it with one bad field
+    sid, token = api.create_session()
+    sent = upload(api, sid, token, "victim.png", PNG)
+    function_app.storage_events(
+        trigger_event(created(azure_container, keys.object_key(sid, "victim.png"), sent["etag"], 1))
+    )
+    good = [upload(api, sid, token, name, PNG) for name in ("a.png", "b.png")]
+    bad = hostile_event(azure_container, sid, sent["etag"], field, value)
+    before = (redis_keys(redis_server, sid), files_of(api, sid, token), azure_container.names())
+
+    # WHEN the trigger gets it THEN it raises (Event Grid retries it, then dead-letters it) and nothing changes
+    with pytest.raises(UnreadableEventError):
+        function_app.storage_events(trigger_event(bad))
+    assert (redis_keys(redis_server, sid), files_of(api, sid, token), azure_container.names()) == before
+
+    # WHEN the webhook gets it in one delivery with good events
+    deliveries = [
+        created(azure_container, keys.object_key(sid, name), good[i]["etag"], 2)
+        for i, name in enumerate(("a.png", "b.png"))
+    ]
+    answer = deliver(function_app, [deliveries[0], bad, deliveries[1]])
+
+    # THEN the delivery gets 400 (dead-lettered at once), the good events are recorded, the bad one changed nothing
+    assert answer.status_code == 400
+    assert json.loads(answer.get_body())["error"]["code"] == "unreadable_event"
+    recorded = files_of(api, sid, token)
+    assert [f["path"] for f in recorded] == ["a.png", "b.png", "victim.png"]
+    assert recorded[2] == before[1][0]
+    assert azure_container.names() == before[2]
+
+
+def files_of(api: Api, sid: str, token: str) -> list[dict[str, Any]]:
+    files: list[dict[str, Any]] = api("GET", f"/v1/sessions/{sid}/files", token=token).json()["files"]
+    return sorted(files, key=lambda f: f["path"])
 
 
 def test_the_api_answers_health_and_cors_preflight(api: Api, allowed_origins: tuple[str, ...]) -> None:

@@ -156,3 +156,38 @@ def test_the_package_holds_main_requirements_and_the_core_beside_them(tmp_path: 
         check=True,
     )
     assert Path(found.stdout.strip()).is_relative_to(dist)  # the copy beside main.py, not the project's install
+
+
+def test_failed_storage_events_are_dead_lettered_and_alerted_on(dry_run: str) -> None:
+    topic = "hera-sessions-dev-storage-events-dead-letters"
+    agent = "serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com"
+    # a dead-letter topic, and a subscription that keeps what reaches it (a topic alone keeps nothing)
+    assert commands(dry_run, f"gcloud pubsub topics create {topic} ")
+    (keep,) = commands(dry_run, f"gcloud pubsub subscriptions create {topic} ")
+    assert f"--topic={topic}" in keep
+    assert "--message-retention-duration=7d" in keep
+    # both Eventarc triggers' subscriptions (finalized and deleted) dead-letter after 20 deliveries
+    updates = commands(dry_run, "gcloud pubsub subscriptions update")
+    assert len(updates) == 2
+    assert any("-storage-events-finalized-sub" in u for u in updates)
+    assert any("-object-deleted-sub" in u for u in updates)
+    for update in updates:
+        assert f"--dead-letter-topic=projects/demo-project/topics/{topic}" in update
+        assert "--max-delivery-attempts=20" in update
+    # Pub/Sub's service agent may publish to the topic and acknowledge on both subscriptions
+    (publisher,) = commands(dry_run, f"gcloud pubsub topics add-iam-policy-binding {topic} ")
+    assert f"--member={agent}" in publisher
+    assert "--role=roles/pubsub.publisher" in publisher
+    subscribers = commands(dry_run, "gcloud pubsub subscriptions add-iam-policy-binding")
+    assert len(subscribers) == 2
+    assert all(f"--member={agent}" in s and "--role=roles/pubsub.subscriber" in s for s in subscribers)
+    # an alert policy on the messages waiting there, created once
+    (alert,) = commands(dry_run, "gcloud monitoring policies create")
+    assert "--policy-from-file=" in alert
+    policy, _ = json.JSONDecoder().raw_decode(dry_run.split("+ (file dead-letter-alert.json)\n", 1)[1])
+    (condition,) = policy["conditions"]
+    threshold = condition["conditionThreshold"]
+    assert "pubsub.googleapis.com/subscription/num_undelivered_messages" in threshold["filter"]
+    assert f'resource.labels.subscription_id = "{topic}"' in threshold["filter"]
+    assert (threshold["comparison"], threshold["thresholdValue"]) == ("COMPARISON_GT", 0)
+    assert "monitoring.googleapis.com" in commands(dry_run, "gcloud services enable")[0]

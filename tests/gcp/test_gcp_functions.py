@@ -7,6 +7,7 @@ download it by its signed URL, erase the session. One test runs the real ``funct
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -176,3 +177,52 @@ def test_the_functions_framework_server_serves_the_api_over_http(
     assert requests.get(redirect.headers["Location"], timeout=10).content == PNG
     missing = requests.get(f"{base}/v1/sessions/{sid}/files/photos/none.png", headers=auth, timeout=10)
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "file_not_found")
+
+
+def test_the_real_server_fails_an_unreadable_event_with_one_clear_log_line(
+    gcp_env: dict[str, str], gcs_bucket: Bucket, tmp_path: Path
+) -> None:
+    # GIVEN functions-framework serving storage_events, its stdout (Cloud Logging's input) kept
+    port = free_port()
+    binary = Path(sys.executable).with_name("functions-framework")
+    out = tmp_path / "stdout.log"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [
+                str(binary),
+                "--target",
+                "storage_events",
+                "--source",
+                str(MAIN),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={**os.environ, **gcp_env},
+            stdout=sink,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port, timeout=30, proc=proc)
+            # WHEN a finalized event whose size is "²" (a digit to str.isdigit(), not to int()) arrives
+            resource = gcs_bucket.put(keys.object_key(keys.new_session_id(), "a.png"), b"\x89PNG")
+            event = cloud_event("finalized", {**resource, "size": "²"})
+            headers = {f"ce-{k}": str(v) for k, v in event.items() if k not in ("data", "datacontenttype")}
+            answer = requests.post(
+                f"http://127.0.0.1:{port}/",
+                data=json.dumps(event["data"]),
+                headers={**headers, "Content-Type": "application/json"},
+                timeout=10,
+            )
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+    # THEN it fails (Eventarc retries it, then its dead-letter topic keeps it) with the project's error only
+    assert answer.status_code == 500
+    lines = [json.loads(line) for line in out.read_text().splitlines() if line.startswith("{")]
+    (line,) = [entry for entry in lines if entry["severity"] == "ERROR"]
+    assert line["message"].startswith("storage event unreadable")
+    assert line["reason"] == "The size is not a string of decimal digits: '²'."
+    assert line["event_id"] == event["id"]

@@ -146,8 +146,6 @@ class StorageEvent:
     etag: str | None = None
     content_type: str | None = None
     event_time: float = 0.0
-    event_id: str | None = None
-    source: str = "s3"
     #: The object version the event describes (S3/local/Azure: its ETag; GCS: its generation): a refused object
     #: is deleted only while it is still that version, never a newer upload at the same path.
     version: str | None = None
@@ -164,10 +162,6 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # the object breaks the rules (size, type, quota): the object must go
     UNKNOWN_SESSION = "unknown_session"  # no such live session: left to the bucket lifecycle
     SKIPPED = "skipped"  # not ours (outside sessions/, a test event)
-
-    @property
-    def deletes_object(self) -> bool:
-        return self in (Outcome.ERASED, Outcome.REJECTED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from hera_sessions.core.errors import (
     NotFoundError,
     TooLargeError,
 )
+from hera_sessions.core.events import UnreadableEventError, session_key
 from hera_sessions.core.jsonio import load_json
 from hera_sessions.core.models import (
     EventKind,
@@ -213,8 +214,12 @@ class SessionService:
 
     # -- storage events ----------------------------------------------------------------------------------
     def check_event(self, event: StorageEvent) -> CheckedEvent | None:
-        """The stateless checks: None for an object outside the session layout (skipped, never deleted)."""
-        parts = keys.split_object_key(event.key)
+        """The stateless checks: None for an object outside ``sessions/`` (skipped, never deleted).
+
+        Raises UnreadableEventError for a key under ``sessions/`` that breaks the path rules (the readers refuse
+        those already: this is the same rule once more, before any metadata write or storage call).
+        """
+        parts = session_key(event.key)
         if parts is None:
             return None
         session_id, path = parts
@@ -238,10 +243,6 @@ class SessionService:
         )
 
     def _object_problem(self, path: str, event: StorageEvent) -> str | None:
-        try:
-            keys.check_path(path)
-        except InvalidInputError:
-            return "its path breaks the path rules"
         if not event.size:
             return "it is empty"
         if event.size > self.settings.upload_max_bytes:
@@ -256,7 +257,8 @@ class SessionService:
     def record_events(self, events: Sequence[StorageEvent]) -> list[EventResult]:
         """Record a batch of storage events in one metadata round trip; delete objects that must go.
 
-        Raises MetadataUnavailableError (retry the whole batch: recording is idempotent) when Redis is down.
+        Raises MetadataUnavailableError (retry the whole batch: recording is idempotent) when Redis is down, and
+        UnreadableEventError, before anything is written or deleted, when a key breaks the path rules.
         """
         results: list[EventResult] = [EventResult(e, Outcome.SKIPPED, "outside sessions/") for e in events]
         checked: list[tuple[int, CheckedEvent]] = []
@@ -295,9 +297,12 @@ class SessionService:
                 records.append(known)
                 continue
             ctype = known.content_type if known else (info.content_type or keys.type_from_extension(path))
-            checked = self.check_event(
-                StorageEvent(EventKind.CREATED, info.key, None, info.size, info.etag, ctype, info.last_modified)
-            )
+            try:
+                checked = self.check_event(
+                    StorageEvent(EventKind.CREATED, info.key, None, info.size, info.etag, ctype, info.last_modified)
+                )
+            except UnreadableEventError:  # a key that breaks the path rules: never recorded
+                checked = None
             if checked is None or checked.problem or not ctype:
                 logger.warning("reconcile left an object unrecorded", extra={"key": info.key})
                 continue

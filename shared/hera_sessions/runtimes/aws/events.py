@@ -189,7 +189,10 @@ def record_direct(event: Mapping[str, Any], record: Recorder) -> dict[str, int]:
         events, skipped = read_payload(event)
         results = record(events) if events else []
     except (UnreadableEventError, UnavailableError) as exc:
-        logger.error("storage event not recorded: the invocation fails and Lambda retries it", extra={"code": exc.code})
+        logger.error(
+            "storage event not recorded: the invocation fails and Lambda retries it",
+            extra={"code": exc.code, "reason": exc.message},
+        )
         telemetry.count("BatchFailures")
         raise
     _count(results, skipped, failures=0)

@@ -1,30 +1,29 @@
 """S3 notifications, in every shape they reach a function: S3's own ``Records`` and EventBridge events.
 
 Keys are decoded exactly once, here. S3 records carry them URL-encoded, form style (a space arrives as
-``+``): ``unquote_plus`` decodes them. EventBridge events carry the key as it is, not encoded, yet Powertools'
-``S3EventBridgeNotificationObject.key`` applies ``unquote_plus`` to it all the same. That is harmless for
-every key this service writes: valid paths (:func:`hera_sessions.core.keys.check_path`) never hold ``+``, ``%``
-or a space, so decoding leaves them unchanged. A key holding one of those (an object someone wrote without
-our URLs) decodes into another key that breaks the path rules: it is refused and never recorded, but the
-delete that follows misses the real object, which the bucket's lifecycle rule then removes.
+``+``). EventBridge events carry the key as it is, not encoded, yet Powertools'
+``S3EventBridgeNotificationObject.key`` applies ``unquote_plus`` to it all the same; it is read the same way here
+(strictly: escapes that are not UTF-8 make the event unreadable). That is harmless for every key this service
+writes: valid paths (:func:`hera_sessions.core.keys.check_path`) never hold ``+``, ``%`` or a space, so decoding
+leaves them unchanged. A key under ``sessions/`` that breaks the path rules once decoded (an object someone wrote
+without our URLs) makes its event unreadable: it fails, is retried and dead-lettered, and the bucket's lifecycle
+rule removes the object.
+
+Every field is checked by the rules of :mod:`hera_sessions.core.events`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote_plus
 
+from hera_sessions.core import events as fields
 from hera_sessions.core.events import UnreadableEventError, event_time
 from hera_sessions.core.models import EventKind, StorageEvent
 
 _CREATED = ("ObjectCreated:",)
 _REMOVED = ("ObjectRemoved:", "LifecycleExpiration:")
 _EVENTBRIDGE_KINDS = {"Object Created": EventKind.CREATED, "Object Deleted": EventKind.REMOVED}
-
-
-def _sequencer(value: Any) -> str | None:
-    return str(value).upper() if value else None
 
 
 def is_test_event(payload: Mapping[str, Any]) -> bool:
@@ -45,7 +44,10 @@ def is_s3_notification(payload: Mapping[str, Any]) -> bool:
 
 
 def parse(payload: Mapping[str, Any]) -> list[StorageEvent]:
-    """Every storage event in one S3 or EventBridge payload; [] for a test event or an event we ignore."""
+    """Every storage event in one S3 or EventBridge payload; [] for a test event or an event we ignore.
+
+    Raises UnreadableEventError when any part of it cannot be read: the whole payload then changes nothing.
+    """
     try:
         if is_test_event(payload):
             return []
@@ -53,9 +55,24 @@ def parse(payload: Mapping[str, Any]) -> list[StorageEvent]:
             return _from_eventbridge(payload)
         if is_s3_notification(payload):
             return [e for r in payload["Records"] if (e := _from_record(r)) is not None]
-    except (KeyError, TypeError, ValueError) as exc:
+    except UnreadableEventError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UnreadableEventError(f"Malformed S3 event: {exc.__class__.__name__}: {exc}") from None
     raise UnreadableEventError("Not an S3 notification nor an EventBridge S3 event.")
+
+
+def _event(kind: EventKind, obj: Mapping[str, Any], etag_field: str, time: Any) -> StorageEvent:
+    etag = fields.text(obj.get(etag_field), "ETag")
+    return StorageEvent(
+        kind=kind,
+        key=fields.object_key(obj.get("key"), "form"),
+        sequencer=fields.hex_sequencer(obj.get("sequencer")),
+        size=fields.size(obj.get("size")) if kind is EventKind.CREATED else None,
+        etag=etag,
+        version=etag,
+        event_time=event_time(time),
+    )
 
 
 def _from_record(record: Mapping[str, Any]) -> StorageEvent | None:
@@ -66,18 +83,7 @@ def _from_record(record: Mapping[str, Any]) -> StorageEvent | None:
         kind = EventKind.REMOVED
     else:
         return None  # restores, transitions, tagging, replication: nothing to record
-    obj = record["s3"]["object"]
-    return StorageEvent(
-        kind=kind,
-        key=unquote_plus(obj["key"]),
-        sequencer=_sequencer(obj.get("sequencer")),
-        size=int(obj["size"]) if kind is EventKind.CREATED else None,
-        etag=obj.get("eTag") or None,
-        version=obj.get("eTag") or None,
-        event_time=event_time(record.get("eventTime")),
-        event_id=(record.get("responseElements") or {}).get("x-amz-request-id"),
-        source="s3",
-    )
+    return _event(kind, record["s3"]["object"], "eTag", record.get("eventTime"))
 
 
 def _from_eventbridge(payload: Mapping[str, Any]) -> list[StorageEvent]:
@@ -87,17 +93,6 @@ def _from_eventbridge(payload: Mapping[str, Any]) -> list[StorageEvent]:
     kind = _EVENTBRIDGE_KINDS.get(event.detail_type)
     if kind is None:
         return []
-    obj = event.detail.object
-    return [
-        StorageEvent(
-            kind=kind,
-            key=obj.key,
-            sequencer=_sequencer(obj.get("sequencer")),
-            size=int(obj["size"]) if kind is EventKind.CREATED else None,
-            etag=obj.etag or None,
-            version=obj.etag or None,
-            event_time=event_time(event.time),
-            event_id=event.get_id,
-            source="s3",
-        )
-    ]
+    # The raw object: Powertools' ``key`` property decodes leniently (bad escapes become U+FFFD).
+    obj = event.detail.object.raw_event
+    return [_event(kind, obj, "etag", event.time)]

@@ -11,7 +11,8 @@ the subject does not have that shape, from ``data.url`` (percent-encoded: decode
 Ordering: ``data.sequencer`` is, per Microsoft, "an opaque string value representing the logical sequence of
 events for any particular blob name" that "standard string comparison" orders. It is hexadecimal, seen 32 digits
 long in older events and 48 in newer ones, and the 48-digit form mixes letter case
-(``...00010C26000000000067dc78``): it is upper-cased here so that comparing strings compares the values, and
+(``...00010C26000000000067dc78``): it is checked and upper-cased (:func:`hera_sessions.core.events.hex_sequencer`)
+so that comparing strings compares the values, and
 :func:`hera_sessions.core.keys.later` compares tokens of different widths as strings do (the shorter right-padded).
 """
 
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from hera_sessions.core import events as fields
 from hera_sessions.core.events import UnreadableEventError, event_time
 from hera_sessions.core.models import EventKind, StorageEvent
 
@@ -29,15 +31,7 @@ BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 BLOB_DELETED = "Microsoft.Storage.BlobDeleted"
 SUBSCRIPTION_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 _KINDS = {BLOB_CREATED: EventKind.CREATED, BLOB_DELETED: EventKind.REMOVED}
-_SUBJECT = re.compile(r"^/blobServices/default/containers/(?P<container>[^/]+)/blobs/(?P<blob>.+)$")
-_HEX = re.compile(r"[0-9A-Fa-f]+")
-
-
-def normalize_sequencer(value: Any) -> str | None:
-    """``data.sequencer`` as an order token: upper-case hexadecimal (None when absent or not hexadecimal)."""
-    if not isinstance(value, str) or not _HEX.fullmatch(value):
-        return None
-    return value.upper()
+_SUBJECT = re.compile(r"/blobServices/default/containers/(?P<container>[^/]+)/blobs/(?P<blob>.+)")
 
 
 def event_type(event: Mapping[str, Any]) -> str:
@@ -64,21 +58,21 @@ def validation_code(payload: Any) -> str | None:
     return None
 
 
-def blob_key(subject: Any, url: Any, container: str | None = None) -> tuple[str | None, str]:
-    """(container, blob name) from the subject, else from ``data.url`` (decoded once)."""
-    if isinstance(subject, str) and (match := _SUBJECT.match(subject)):
-        return match["container"], match["blob"]
+def blob_key(subject: Any, url: Any, container: str | None = None) -> tuple[str | None, str, str | None]:
+    """(container, blob name, its encoding) from the subject (not encoded), else from ``data.url`` (``"url"``)."""
+    if isinstance(subject, str) and (match := _SUBJECT.fullmatch(subject)):
+        return match["container"], match["blob"], None
     if not isinstance(url, str) or not url:
         raise UnreadableEventError("A blob event with neither a blob subject nor a data.url.")
     path = urlsplit(url).path
     if container is not None:  # https://acct.blob.core.windows.net/c/k or http://127.0.0.1:10000/acct/c/k
         marker = f"/{container}/"
         if marker in path:
-            return container, unquote(path.split(marker, 1)[1], errors="strict")
+            return container, path.split(marker, 1)[1], "url"
     segments = path.split("/", 2)  # ["", container, key]
     if len(segments) < 3 or not segments[2]:
         raise UnreadableEventError(f"Cannot find a blob name in data.url {url!r}.")
-    return unquote(segments[1]), unquote(segments[2], errors="strict")
+    return unquote(segments[1]), segments[2], "url"
 
 
 def parse_event(event: Mapping[str, Any], container: str | None = None) -> StorageEvent | None:
@@ -89,34 +83,41 @@ def parse_event(event: Mapping[str, Any], container: str | None = None) -> Stora
     data = event.get("data")
     if not isinstance(data, Mapping):
         raise UnreadableEventError(f"A {event_type(event)} event without data.")
-    event_container, key = blob_key(event.get("subject"), data.get("url"), container)
+    event_container, name, encoding = blob_key(event.get("subject"), data.get("url"), container)
     if container is not None and event_container != container:
         return None  # another container's blob: never ours to record, nor to delete
-    size = data.get("contentLength")
-    if kind is EventKind.CREATED and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise UnreadableEventError("A BlobCreated event without a whole contentLength.")
-    etag = data.get("eTag") or data.get("etag")
-    content_type = data.get("contentType")
+    key = fields.object_key(name, encoding)  # decoded once, checked
+    etag = fields.text(data.get("eTag") or data.get("etag"), "eTag")
     return StorageEvent(
         kind=kind,
         key=key,
-        sequencer=normalize_sequencer(data.get("sequencer")),
-        size=size if kind is EventKind.CREATED else None,
-        etag=etag.strip('"') if isinstance(etag, str) and etag else None,
-        content_type=content_type if isinstance(content_type, str) and content_type else None,
+        sequencer=fields.hex_sequencer(data.get("sequencer")),
+        size=fields.size(data.get("contentLength")) if kind is EventKind.CREATED else None,
+        etag=etag.strip('"') if etag else None,
+        content_type=fields.text(data.get("contentType"), "content type"),
         event_time=event_time(event.get("eventTime") or event.get("time")),
-        event_id=str(event["id"]) if event.get("id") else None,
-        source="azure",
-        version=etag if isinstance(etag, str) and etag else None,
+        version=etag,
     )
 
 
 def parse(payload: Any, container: str | None = None) -> list[StorageEvent]:
-    """Every blob event in one delivery (an event or a list of events, either schema).
+    """Every blob event in one delivery (an event or a list of events, either schema); raises for any unreadable.
 
     ``container``: the only container whose blobs are ours; events about others are skipped.
     """
-    try:
-        return [e for item in _events(payload) if (e := parse_event(item, container)) is not None]
-    except UnicodeDecodeError:
-        raise UnreadableEventError("A blob name that is not UTF-8 once decoded.") from None
+    return [e for item in _events(payload) if (e := parse_event(item, container)) is not None]
+
+
+def read(payload: Any, container: str | None = None) -> tuple[list[StorageEvent], list[UnreadableEventError]]:
+    """:func:`parse`, each event on its own: the readable events, and why each unreadable one is so."""
+    events: list[StorageEvent] = []
+    problems: list[UnreadableEventError] = []
+    for item in _events(payload):
+        try:
+            event = parse_event(item, container)
+        except UnreadableEventError as exc:
+            problems.append(exc)
+            continue
+        if event is not None:
+            events.append(event)
+    return events, problems

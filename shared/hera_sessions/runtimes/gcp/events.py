@@ -1,7 +1,8 @@
 """GCS object events, as CloudEvents (Eventarc → Cloud Functions gen2), turned into StorageEvents.
 
 The event's ``data`` is the object resource of the JSON API: ``name`` is the plain key (not URL-encoded),
-``generation``, ``size`` and ``metageneration`` are decimal strings.
+``generation``, ``size`` and ``metageneration`` are decimal strings. Every field is checked by the rules of
+:mod:`hera_sessions.core.events`; one that breaks them makes the event unreadable.
 
 Ordering. Every write of a key makes a new ``generation`` (a 64-bit integer, microseconds since the epoch in
 practice); an overwrite sends ``finalized`` for the new generation and ``deleted`` for the old one, in any order.
@@ -19,6 +20,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
+from hera_sessions.core import events as fields
 from hera_sessions.core.events import UnreadableEventError, event_time
 from hera_sessions.core.models import EventKind, StorageEvent
 
@@ -33,10 +35,7 @@ _MAX_GENERATION = 2**64 - 1
 
 def sequencer(generation: Any, kind: EventKind) -> str:
     """``"1700000000000001"`` (finalized) → ``"000017000000000000010"``: 20 digits, then 0 or 1."""
-    text = str(generation).strip()
-    if not text.isascii() or not text.isdigit():
-        raise UnreadableEventError(f"GCS event has a generation that is not a whole number: {generation!r}")
-    number = int(text)
+    number = fields.decimal(generation, "generation")
     if number > _MAX_GENERATION:
         raise UnreadableEventError(f"GCS event has a generation beyond 64 bits: {generation!r}")
     return f"{number:020d}{_SUFFIX[kind]}"
@@ -52,18 +51,10 @@ def md5_hex(md5_base64: Any) -> str | None:
         return None
 
 
-def _size(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not str(value).isdigit():
-        raise UnreadableEventError(f"GCS event has a size that is not a whole number: {value!r}")
-    return int(value)
-
-
 def parse(attributes: Mapping[str, Any], data: Any, bucket: str | None = None) -> list[StorageEvent]:
     """The storage event in one CloudEvent; [] for an event type we ignore or another bucket's object.
 
-    Raises UnreadableEventError for anything else that is not a GCS object event we can read.
+    Raises UnreadableEventError (and nothing else) for anything else that is not a GCS object event we can read.
     """
     event_type = attributes.get("type")
     if event_type in IGNORED:
@@ -73,9 +64,6 @@ def parse(attributes: Mapping[str, Any], data: Any, bucket: str | None = None) -
         raise UnreadableEventError(f"Not a GCS object finalized/deleted CloudEvent (type {event_type!r}).")
     if not isinstance(data, Mapping):
         raise UnreadableEventError("GCS CloudEvent without the object resource as data.")
-    name = data.get("name")
-    if not isinstance(name, str) or not name:
-        raise UnreadableEventError("GCS CloudEvent data has no object name.")
     if bucket is not None and data.get("bucket") != bucket:
         return []  # a trigger wired to another bucket: its keys are not ours to record or delete
     if "generation" not in data:
@@ -83,14 +71,12 @@ def parse(attributes: Mapping[str, Any], data: Any, bucket: str | None = None) -
     return [
         StorageEvent(
             kind=kind,
-            key=name,
+            key=fields.object_key(data.get("name")),
             sequencer=sequencer(data["generation"], kind),
-            size=_size(data.get("size")),
-            etag=md5_hex(data.get("md5Hash")) or data.get("etag") or None,
-            content_type=data.get("contentType") or None,
+            size=fields.decimal(data.get("size"), "size") if kind is EventKind.CREATED else None,
+            etag=md5_hex(data.get("md5Hash")) or fields.text(data.get("etag"), "etag"),
+            content_type=fields.text(data.get("contentType"), "content type"),
             event_time=event_time(attributes.get("time")) or event_time(data.get("updated")),
-            event_id=str(attributes["id"]) if attributes.get("id") else None,
-            source="gcs",
             version=str(data["generation"]),
         )
     ]
