@@ -6,6 +6,7 @@ import concurrent.futures
 import hashlib
 import json
 import socket
+import subprocess
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -128,6 +129,14 @@ def test_a_form_post_without_its_closing_boundary_is_refused(server: LocalServer
 # -- floods and stalls ----------------------------------------------------------------------------------
 
 
+def test_the_listen_backlog_holds_a_burst(server: LocalServer) -> None:
+    # ss shows a listening socket's backlog in its Send-Q column
+    listing = subprocess.run(
+        ["ss", "-Hltn", f"sport = :{server.address[1]}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert int(listing[2]) >= 128
+
+
 def test_a_burst_of_connections_is_served_without_resets(server: LocalServer) -> None:
     def health(_: int) -> int:
         return requests.get(server.url + "/health", timeout=30).status_code
@@ -226,7 +235,7 @@ def test_non_ascii_digits_in_content_length_are_400(server: LocalServer, length:
 
 
 def test_the_longest_path_the_rules_accept_uploads(server: LocalServer) -> None:
-    path = "a" * 120 + "/" + "b" * 125 + ".png"  # 250 bytes, a file name of 129
+    path = "b" * 246 + ".png"  # 250 bytes in one file name: a temporary name beside it would pass NAME_MAX
     sid, ticket = ticket_for(server, path=path)
 
     answer = requests.put(ticket["url"], data=PNG, headers=ticket["headers"], timeout=5)

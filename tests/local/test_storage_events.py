@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,10 +175,44 @@ def test_an_event_with_dot_dot_in_its_key_deletes_nothing_outside(local_env: dic
     for victim in victims:
         victim.write_text("keep me")
     sid = service.create_session(f"Bearer {SERVICE_KEY}").session_id
-    for key in (f"sessions/{sid}/../../x", f"sessions/{sid}/../../../x", f"sessions/{sid}/a/../../../../x"):
-        service.record_events([StorageEvent(EventKind.CREATED, key, "01", 7, "e", "image/png")])
+    storage = service.storage
+    assert isinstance(storage, LocalStorage)
+    storage.write(f"sessions/{sid}/a/b.png", PNG)  # the session's folders exist, so '..' could climb out
+    escapes = ("../../x", "../../../x", "../../../../x", "a/../../../../x", "a/../../../../../x")
+    for key in (f"sessions/{sid}/{escape}" for escape in escapes):
+        service.record_events([StorageEvent(EventKind.CREATED, key, "01", 7, None, "image/png")])
         service.record_events([StorageEvent(EventKind.REMOVED, key, "02")])
     assert [v.read_text() for v in victims] == ["keep me"] * 3
+    settle(runtime)
+    service.metadata.close()
+
+
+def test_racing_writes_leave_the_record_matching_the_object_that_stays(local_env: dict[str, str]) -> None:
+    # GIVEN eight writers of one key, started together, forty times over
+    runtime = Runtime(local_env)
+    service = runtime.service()
+    storage = service.storage
+    assert isinstance(storage, LocalStorage)
+    sid = service.create_session(f"Bearer {SERVICE_KEY}").session_id
+    key = f"sessions/{sid}/photos/a.png"
+    mismatched = 0
+    for _ in range(40):
+        barrier = threading.Barrier(8)
+
+        def write(i: int, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            storage.write(key, PNG[:-1] + bytes([i]))
+
+        writers = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join()
+        settle(runtime)
+        (record,) = service.list_files(sid)
+        # THEN the record always names the bytes that stayed
+        mismatched += (record.etag or "").strip('"') != hashlib.md5(storage.read(key)).hexdigest()
+    assert mismatched == 0
     service.metadata.close()
 
 
