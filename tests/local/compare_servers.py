@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.conftest import free_port, wait_for_port
 
-APP = '''
+APP = """
 import os
 def app(environ, start_response):
     n = int(environ.get("CONTENT_LENGTH") or 0)
@@ -27,12 +27,23 @@ def app(environ, start_response):
         f.write(f"{environ['REQUEST_METHOD']} {len(body)}\\n")
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(str(len(body)))))])
     return [str(len(body)).encode()]
-'''
+"""
 
 SERVERS = {
     "waitress": ["-m", "waitress", "--port={port}", "--host=127.0.0.1", "--channel-timeout=2", "--cleanup-interval=1"],
     "gunicorn sync": ["-m", "gunicorn", "-b", "127.0.0.1:{port}", "-w", "1", "--timeout", "2"],
-    "gunicorn gthread": ["-m", "gunicorn", "-b", "127.0.0.1:{port}", "-k", "gthread", "--threads", "8", "--keep-alive", "2"],
+    "gunicorn gthread": [
+        "-m",
+        "gunicorn",
+        "-b",
+        "127.0.0.1:{port}",
+        "-k",
+        "gthread",
+        "--threads",
+        "8",
+        "--keep-alive",
+        "2",
+    ],
     "uvicorn (wsgi)": ["-m", "uvicorn", "--interface", "wsgi", "--port", "{port}", "--timeout-keep-alive", "2"],
 }
 
@@ -74,7 +85,8 @@ def probe(name: str, args: list[str], workdir: Path) -> dict[str, str]:
         result["short body, half-closed"] = f"{statuses(short)}, app saw {seen.read_text()[len(before) :].split()}"
         hidden = b"GET /hidden HTTP/1.1\r\nHost: x\r\n\r\n"
         chunked = (
-            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\nConnection: close\r\n\r\n"
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n"
+            + b"Connection: close\r\n\r\n"
             + f"{len(hidden):x}\r\n".encode()
             + hidden
             + b"\r\n0\r\n\r\n"
@@ -85,7 +97,9 @@ def probe(name: str, args: list[str], workdir: Path) -> dict[str, str]:
         result["Content-Length: ²"] = statuses(
             exchange(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ²\r\n\r\n".encode())
         )
-        result["TRACE reaches the app"] = statuses(exchange(port, b"TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        result["TRACE reaches the app"] = statuses(
+            exchange(port, b"TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        )
         stalled = []
         for _ in range(30):
             sock = socket.create_connection(("127.0.0.1", port), timeout=8)

@@ -313,14 +313,19 @@ class LocalApp:
         return 200, headers, body
 
 
-def error_answer(path: str, status: int, reason: str) -> Answer:
+def error_answer(
+    path: str, status: int, reason: str, s3_code: str | None = None, json_code: str | None = None
+) -> Answer:
     """The answer to a request the server refused before the app (bad framing): JSON, or S3's XML."""
     if is_object_path(path):
-        code = {400: "InvalidArgument", 413: "EntityTooLarge", 431: "RequestHeaderSectionTooLarge"}.get(
+        code = s3_code or {400: "InvalidArgument", 413: "EntityTooLarge", 431: "RequestHeaderSectionTooLarge"}.get(
             status, "NotImplemented" if status == 501 else "InternalError"
         )
         return s3_error(S3Error(status, code, reason), path)
-    code = {400: "invalid_request", 413: "too_large", 431: "headers_too_large", 501: "not_implemented"}.get(
-        status, "internal_error"
-    )
+    code = json_code or {
+        400: "invalid_request",
+        413: "too_large",
+        431: "headers_too_large",
+        501: "not_implemented",
+    }.get(status, "internal_error")
     return json_error(status, code, reason)

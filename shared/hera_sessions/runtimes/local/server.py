@@ -13,10 +13,12 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer, create_server
 from waitress.task import ErrorTask, WSGITask
+from waitress.utilities import BadRequest
 
 from hera_sessions.backends.storage.local import LocalStorage
 from hera_sessions.runtime import Runtime
@@ -37,7 +39,13 @@ class _ErrorTask(ErrorTask):  # type: ignore[misc]
     def execute(self) -> None:
         error = self.request.error
         path = str(getattr(self.request, "path", "") or "")
-        status, headers, body = error_answer(path, int(error.code), str(error.body or error.reason))
+        status, headers, body = error_answer(
+            path,
+            int(error.code),
+            str(error.body or error.reason),
+            getattr(error, "s3_code", None),
+            getattr(error, "json_code", None),
+        )
         self.status = status_line(status)
         self.response_headers.extend(headers.items())
         self.set_close_on_finish()
@@ -54,9 +62,47 @@ class _WSGITask(WSGITask):  # type: ignore[misc]
         return environ
 
 
+class IncompleteBody(BadRequest):  # type: ignore[misc]
+    """The client ended its side before sending the ``Content-Length`` it declared (S3's ``IncompleteBody``)."""
+
+    s3_code = "IncompleteBody"
+    json_code = "incomplete_body"
+
+    def __init__(self) -> None:
+        super().__init__("You did not provide the number of bytes specified by the Content-Length HTTP header.")
+
+
 class _Channel(HTTPChannel):  # type: ignore[misc]
     task_class = _WSGITask
     error_task_class = _ErrorTask
+    _ended = False  # the client shut down its side (half-close); it may still read our answer
+
+    def readable(self) -> bool:
+        return not self._ended and bool(super().readable())
+
+    def handle_read(self) -> None:
+        """As waitress's, but a body cut short by a half-close is answered ``400 IncompleteBody``, never served."""
+        try:
+            data = self.socket.recv(self.adj.recv_bytes)
+        except OSError:
+            self.handle_close()
+            return
+        if data:
+            self.last_activity = time.time()
+            self.received(data)
+            return
+        request: Any = getattr(self, "request")  # noqa: B009 (waitress's attribute is untyped)
+        if request is None or not request.headers_finished or request.completed:
+            self.handle_close()  # a clean end between requests: nothing to answer
+            return
+        self._ended = True
+        request.error = IncompleteBody()
+        request.completed = True
+        self.request = None
+        with self.requests_lock:
+            self.requests.append(request)
+            if len(self.requests) == 1:
+                self.server.add_task(self)
 
 
 class LocalServer:
