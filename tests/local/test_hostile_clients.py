@@ -264,3 +264,15 @@ def test_racing_puts_leave_the_record_matching_the_stored_object(server: LocalSe
         stored = hashlib.md5(storage_of(server).read(ticket["key"])).hexdigest()
         (record,) = server.runtime.service().list_files(sid)
         assert (record.etag or "").strip('"') == stored
+
+
+def test_a_body_larger_than_any_route_takes_is_refused_before_it_is_read(server: LocalServer) -> None:
+    huge = 10**12
+    api = exchange(server.address, f"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: {huge}\r\n\r\n".encode())
+    assert statuses(api) == [413]
+    assert json.loads(api.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "too_large"
+    obj = exchange(
+        server.address, f"PUT /local-storage/x HTTP/1.1\r\nHost: x\r\nContent-Length: {huge}\r\n\r\n".encode()
+    )
+    assert statuses(obj) == [400]
+    assert ET.fromstring(obj.split(b"\r\n\r\n", 1)[1]).findtext("Code") == "EntityTooLarge"

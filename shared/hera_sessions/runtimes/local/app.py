@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("hera_sessions.runtimes.local.server")
 
 WEB_DIR = Path(__file__).resolve().parents[4] / "web"
-_FORM_OVERHEAD = 64 * 1024  # room for the form fields around the file in a POST upload
+FORM_OVERHEAD = 64 * 1024  # room for the form fields around the file in a POST upload
 #: The environ key that says the body came with ``Transfer-Encoding: chunked`` (set by the server).
 CHUNKED = "hera.chunked"
 _META_ROUTE = re.compile(r"^/v1/sessions/[^/]+/meta/[^/]+$")
@@ -217,7 +217,7 @@ class LocalApp:
             limit, code = settings.meta_max_bytes, "meta_too_large"
             what = f"A metadata document may be at most {settings.meta_max_bytes} bytes."
         else:
-            limit, code = settings.meta_max_bytes + _FORM_OVERHEAD, "too_large"
+            limit, code = settings.meta_max_bytes + FORM_OVERHEAD, "too_large"
             what = f"A request body may be at most {limit} bytes."
         if (int(request.environ.get("CONTENT_LENGTH") or 0)) > limit:
             return json_error(413, code, what)
@@ -292,7 +292,7 @@ class LocalApp:
         if not ctype.startswith("multipart/form-data"):
             raise S3Error(412, "PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data")
         too_large = S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-        body = request.body(self.runtime.settings.upload_max_bytes + _FORM_OVERHEAD, too_large)
+        body = request.body(self.runtime.settings.upload_max_bytes + FORM_OVERHEAD, too_large)
         fields, file = parse_form(ctype, body)
         if file is None:
             raise S3Error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
@@ -318,6 +318,8 @@ def error_answer(
 ) -> Answer:
     """The answer to a request the server refused before the app (bad framing): JSON, or S3's XML."""
     if is_object_path(path):
+        if status == 413:  # S3 refuses an oversize upload with 400 EntityTooLarge
+            status, s3_code = 400, "EntityTooLarge"
         code = s3_code or {400: "InvalidArgument", 413: "EntityTooLarge", 431: "RequestHeaderSectionTooLarge"}.get(
             status, "NotImplemented" if status == 501 else "InternalError"
         )

@@ -22,7 +22,7 @@ from waitress.utilities import BadRequest
 
 from hera_sessions.backends.storage.local import LocalStorage
 from hera_sessions.runtime import Runtime
-from hera_sessions.runtimes.local.app import CHUNKED, LocalApp, error_answer, status_line
+from hera_sessions.runtimes.local.app import CHUNKED, FORM_OVERHEAD, LocalApp, error_answer, status_line
 from hera_sessions.runtimes.local.outbox import Outbox
 
 logger = logging.getLogger("hera_sessions.runtimes.local.server")
@@ -127,6 +127,9 @@ class LocalServer:
             threads=threads,
             backlog=BACKLOG,
             channel_timeout=timeout,
+            # the largest body any route takes (a form POST of the largest upload); larger ones are never buffered
+            max_request_body_size=max(runtime.settings.upload_max_bytes, runtime.settings.meta_max_bytes)
+            + FORM_OVERHEAD,
             cleanup_interval=max(1, timeout // 4),
             ident="hera-sessions",
             expose_tracebacks=False,
