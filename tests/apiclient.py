@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,10 @@ class Api:
         """Store an object as a client would (the local storage then records it through its event)."""
         service = self.runtime.service()
         service.storage.write(f"sessions/{sid}/{path}", body)  # type: ignore[attr-defined]
+        outbox = getattr(service.storage, "events", None)
+        deadline = time.monotonic() + 15
+        while outbox is not None and outbox.pending() and time.monotonic() < deadline:
+            time.sleep(0.01)  # local storage's events are delivered by its outbox, after the write
 
     def ticket(self, sid: str, token: str, path: str, content_type: str, size: int, method: str = "PUT") -> Any:
         """An upload ticket (asserting it was issued)."""

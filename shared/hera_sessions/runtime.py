@@ -66,11 +66,10 @@ def build_service(settings: Settings) -> SessionService:
     service = SessionService(settings, open_storage(settings), open_metadata(settings), tokens)
     if settings.open_session_creation:
         logger.warning("SERVICE_API_KEYS is empty: anyone who reaches this server can create sessions (local mode)")
-    listener = getattr(service.storage, "listener", False)
-    if listener is None:  # local storage: its notifications go through the same recording code as S3's
-        from hera_sessions.runtimes.aws import s3events as s3
+    if service.storage.name == "local":  # local storage: its S3 notifications go through a durable outbox
+        from hera_sessions.runtimes.local.outbox import connect_local_storage
 
-        service.storage.listener = lambda payload: service.record_events(s3.parse(payload))  # type: ignore[attr-defined]
+        connect_local_storage(service)
     return service
 
 

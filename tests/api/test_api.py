@@ -228,7 +228,8 @@ def test_erasing_a_session_removes_everything_and_it_stays_erased(api: Api) -> N
     storage = api.runtime.service().storage
     assert list(storage.list_prefix(f"sessions/{sid}/")) == []
     # an upload through a URL issued before the erasure leaves nothing behind
-    storage.write(ticket["key"], b"12345")  # type: ignore[attr-defined]
+    assert ticket["key"] == f"sessions/{sid}/photos/user.png"
+    api.record(sid, "photos/user.png", b"12345")
     assert list(storage.list_prefix(f"sessions/{sid}/")) == []
 
 

@@ -74,7 +74,7 @@ def handlers(
         }
     )
     service = runtime.service()
-    service.storage.listener = None  # type: ignore[attr-defined]  # only the function records
+    service.storage.events = None  # type: ignore[attr-defined]  # only the function records
     service.metadata.create_session(SESSION, time.time(), service.settings.session_ttl)
     monkeypatch.setattr(api, "runtime", runtime)
     monkeypatch.setattr(storage_events, "runtime", runtime)

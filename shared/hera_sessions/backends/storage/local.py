@@ -3,8 +3,9 @@
 Objects live at ``{SESSIONS_DIR}/objects/{key}``. Upload and download URLs point at the local server's
 object endpoints (``/local-storage/...``), which check signature, expiry, size and type exactly as S3 would
 and answer with S3's status codes and XML error documents. Every stored or deleted object produces the
-S3 notification S3 would send, handed to ``listener`` (the runtime wires it to the same recording code the
-cloud functions run).
+S3 notification S3 would send, handed to an :class:`EventSink` before the write returns (the runtime connects
+a durable outbox whose deliverer runs the same recording code as the cloud functions). Temporary files live
+in ``objects/.staging/`` under uuid names; no key reaches the disk unless it passes the path rules.
 """
 
 from __future__ import annotations
@@ -12,25 +13,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import itertools
 import json
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, quote_plus, urlencode
 
 from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec, content_disposition
 from hera_sessions.config import Settings
 from hera_sessions.core import keys
-from hera_sessions.core.errors import NotFoundError, StorageUnavailableError
+from hera_sessions.core.errors import InvalidInputError, NotFoundError, StorageUnavailableError
 from hera_sessions.core.models import ObjectInfo, UploadTicket
 
 ROUTE = "/local-storage"
 BUCKET = "local"
-_sequence = itertools.count()
+STAGING = ".staging"  # beside the sessions/ prefix, on the same file system, never a key
 
 
 class S3Error(Exception):
@@ -48,6 +50,12 @@ class StoredObject:
     etag: str
 
 
+class EventSink(Protocol):
+    """Where local storage hands its S3 notifications: ``put`` returns once the notification is kept durably."""
+
+    def put(self, payload: dict[str, Any]) -> None: ...
+
+
 def _sign(secret: bytes, *parts: str) -> str:
     mac = hmac.new(secret, "\n".join(parts).encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
@@ -57,18 +65,40 @@ class LocalStorage(Storage):
     name = "local"
     supports_post = True
 
-    def __init__(self, root: Path, secret: str, base_url: str) -> None:
-        self.root = Path(root) / "objects"
+    def __init__(self, root: Path, secret: str, base_url: str, events: EventSink | None = None) -> None:
+        self.root = (Path(root) / "objects").resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.staging = self.root / STAGING
+        self.staging.mkdir(exist_ok=True)
         self.secret = hashlib.sha256(b"hera-local-storage:" + secret.encode()).digest()
         self.base_url = base_url.rstrip("/")
-        self.listener: Callable[[dict[str, Any]], None] | None = None
+        self.events = events
+        # One lock orders writes, removals and their sequencers: the newest sequencer is the object that stays.
+        self._lock = threading.RLock()
+        self._last_sequencer = 0
+
+    def connect(self, events: EventSink) -> None:
+        """Set the event sink once (the runtime does, after building the service that records events)."""
+        if self.events is not None and self.events is not events:
+            raise RuntimeError("local storage already has an event sink")
+        self.events = events
 
     # -- paths -------------------------------------------------------------------------------------------
     def _file(self, key: str) -> Path:
-        if keys.split_object_key(key) is None:
-            raise S3Error(400, "InvalidArgument", "Keys must be sessions/{session_id}/{path}.")
-        return self.root / key
+        """The file of ``key``: only keys that pass the path rules, and only inside ``objects/``."""
+        split = keys.split_object_key(key)
+        try:
+            if split is None:
+                raise InvalidInputError("not sessions/{session_id}/{path}")
+            keys.check_path(split[1])
+        except InvalidInputError:
+            raise S3Error(
+                400, "InvalidArgument", "Keys must be sessions/{session_id}/{path} with a valid path."
+            ) from None
+        target = (self.root / key).resolve()
+        if not target.is_relative_to(self.root / keys.PREFIX):
+            raise S3Error(400, "InvalidArgument", "Keys must stay inside the bucket.")
+        return target
 
     def _url(self, key: str) -> str:
         return f"{self.base_url}{ROUTE}/{quote(key)}"
@@ -210,13 +240,22 @@ class LocalStorage(Storage):
 
     # -- objects -----------------------------------------------------------------------------------------
     def write(self, key: str, body: bytes) -> StoredObject:
+        """Store ``body`` at ``key``; returns once the object and its event are on disk."""
         target = self._file(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.{os.getpid()}.{next(_sequence)}.tmp"
-        tmp.write_bytes(body)
-        os.replace(tmp, target)
-        stored = StoredObject(key, len(body), f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"')
-        self._notify("ObjectCreated:Put", key, stored)
+        tmp = self.staging / uuid.uuid4().hex  # a short name: every valid key fits NAME_MAX
+        try:
+            with tmp.open("wb") as f:
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+            stored = StoredObject(key, len(body), f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"')
+            with self._lock:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+                sequencer = self._sequencer()
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._notify("ObjectCreated:Put", key, stored, sequencer)
         return stored
 
     def open(self, key: str) -> Path:
@@ -232,31 +271,40 @@ class LocalStorage(Storage):
             raise NotFoundError(f"No object {key}.", "file_not_found") from None
 
     def delete(self, key: str) -> None:
-        target = self._file(key)
         try:
-            target.unlink()
-        except FileNotFoundError:
-            return
-        self._notify("ObjectRemoved:Delete", key, None)
-        for parent in target.parents:  # tidy empty folders, as a bucket has none
-            if parent == self.root or any(parent.iterdir()):
-                break
-            parent.rmdir()
+            target = self._file(key)
+        except S3Error:
+            return  # no object can exist at a key the rules refuse
+        with self._lock:
+            try:
+                target.unlink()
+            except FileNotFoundError:
+                return
+            sequencer = self._sequencer()
+            for parent in target.parents:  # tidy empty folders, as a bucket has none
+                if parent == self.root or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+        self._notify("ObjectRemoved:Delete", key, None, sequencer)
 
     def delete_version(self, key: str, version: str | None) -> None:
-        target = self._file(key)
-        if version and target.is_file():
-            current = hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
-            if current != version.strip('"'):
-                return  # a newer upload took the path: it stays
-        self.delete(key)
+        try:
+            target = self._file(key)
+        except S3Error:
+            return
+        with self._lock:
+            if version and target.is_file():
+                current = hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
+                if current != version.strip('"'):
+                    return  # a newer upload took the path: it stays
+            self.delete(key)
 
     def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:
-        base = self.root / prefix
-        if not base.is_dir():
+        base = (self.root / prefix).resolve()
+        if not base.is_relative_to(self.root / keys.PREFIX) or not base.is_dir():
             return
         for path in sorted(base.rglob("*")):
-            if path.is_file() and not path.name.endswith(".tmp"):
+            if path.is_file():
                 stat = path.stat()
                 key = path.relative_to(self.root).as_posix()
                 etag = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()  # unquoted, as S3 lists
@@ -275,16 +323,18 @@ class LocalStorage(Storage):
             raise StorageUnavailableError(f"The objects folder {self.root} is not writable.")
 
     # -- notifications -----------------------------------------------------------------------------------
-    def _notify(self, event_name: str, key: str, stored: StoredObject | None) -> None:
-        if self.listener is None:
+    def _sequencer(self) -> str:
+        """A strictly increasing order token (hexadecimal, as S3's); taken under the write lock."""
+        self._last_sequencer = max(time.time_ns(), self._last_sequencer + 1)
+        return f"{self._last_sequencer:020X}"
+
+    def _notify(self, event_name: str, key: str, stored: StoredObject | None, sequencer: str) -> None:
+        if self.events is None:
             return
-        obj: dict[str, Any] = {
-            "key": quote_plus(key, safe="/"),
-            "sequencer": f"{time.time_ns():016X}{next(_sequence) % 65536:04X}",
-        }
+        obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "sequencer": sequencer}
         if stored is not None:
             obj |= {"size": stored.size, "eTag": stored.etag.strip('"')}
-        self.listener(s3_notification(event_name, BUCKET, obj))
+        self.events.put(s3_notification(event_name, BUCKET, obj))
 
 
 def _field(fields: Mapping[str, str], name: str) -> str | None:

@@ -1,0 +1,333 @@
+"""The local server's WSGI app: the v1 API, the local object endpoints and the demo page, on one port.
+
+API requests are turned into HTTP API v2 events, as ``sam local start-api`` does, and answered by the same
+routing table as the Lambda function. ``/local-storage/...`` behaves toward clients as S3 does: presigned
+PUT, form POST and GET, S3's status codes and XML error documents, CORS from ``CORS_ALLOWED_ORIGINS``.
+The server (waitress) has read the whole body before the app runs: a request whose body is shorter than its
+``Content-Length`` never reaches it.
+"""
+
+from __future__ import annotations
+
+import email.errors
+import email.parser
+import email.policy
+import hashlib
+import json
+import logging
+import mimetypes
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, unquote, urlsplit
+from xml.sax.saxutils import escape
+
+from hera_sessions.backends.storage.local import ROUTE, LocalStorage, S3Error
+from hera_sessions.http.cors import STORAGE_METHODS, storage_headers
+from hera_sessions.http.event import answer_parts, http_api_event
+from hera_sessions.runtime import Runtime
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+logger = logging.getLogger("hera_sessions.runtimes.local.server")
+
+WEB_DIR = Path(__file__).resolve().parents[4] / "web"
+FORM_OVERHEAD = 64 * 1024  # room for the form fields around the file in a POST upload
+#: The environ key that says the body came with ``Transfer-Encoding: chunked`` (set by the server).
+CHUNKED = "hera.chunked"
+_META_ROUTE = re.compile(r"^/v1/sessions/[^/]+/meta/[^/]+$")
+
+#: The methods some route serves; any other method is 405 everywhere.
+SERVED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
+OBJECT_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT")
+PAGE_METHODS = ("GET", "HEAD")
+
+_REASONS = {
+    200: "OK",
+    204: "No Content",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    500: "Internal Server Error",
+}
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def status_line(status: int) -> str:
+    return f"{status} {_REASONS.get(status, 'Unknown')}"
+
+
+def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Answer:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return status, {"Content-Type": "application/json", "Cache-Control": "no-store", **(headers or {})}, body
+
+
+def s3_error_xml(error: S3Error, resource: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message>"
+        f"<Resource>{escape(resource)}</Resource><RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+    ).encode()
+
+
+def s3_error(error: S3Error, resource: str, headers: dict[str, str] | None = None) -> Answer:
+    return (
+        error.status,
+        {"Content-Type": "application/xml", "x-amz-error-code": error.code, **(headers or {})},
+        s3_error_xml(error, resource),
+    )
+
+
+def is_object_path(path: str) -> bool:
+    return path == ROUTE or path.startswith(ROUTE + "/")
+
+
+def is_page_path(path: str) -> bool:
+    return path == "/" or path.startswith("/web/")
+
+
+def allowed_methods(path: str) -> list[str]:
+    """What the route at ``path`` serves (the ``Allow`` header of a 405)."""
+    if is_object_path(path):
+        return list(OBJECT_METHODS)
+    from hera_sessions.http import api
+
+    methods = api.allowed_methods(path)
+    if is_page_path(path):
+        methods = sorted({*methods, *PAGE_METHODS})
+    return [*methods, "OPTIONS"] if methods else ["GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE"]
+
+
+def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | None]:
+    """A multipart/form-data body → (fields before the file, the file's bytes); no closing boundary, no file."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart() or any(
+        isinstance(d, email.errors.CloseBoundaryNotFoundDefect | email.errors.StartBoundaryNotFoundDefect)
+        for d in message.defects
+    ):
+        raise S3Error(
+            400,
+            "MalformedPOSTRequest",
+            "The body of your POST request is not well-formed multipart/form-data.",
+        )
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
+        if name == "file":
+            return fields, payload  # S3 ignores every field after the file
+        if isinstance(name, str):
+            try:
+                fields[name] = payload.decode()
+            except UnicodeDecodeError:
+                raise S3Error(400, "InvalidArgument", f"The form field {name!r} is not UTF-8.") from None
+    return fields, None
+
+
+class Request:
+    """What the app reads of one WSGI request."""
+
+    def __init__(self, environ: WSGIEnvironment) -> None:
+        self.environ = environ
+        self.method: str = environ["REQUEST_METHOD"].upper()
+        self.target: str = environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/"
+        parts = urlsplit(self.target)
+        self.path = parts.path or "/"
+        self.query = parts.query
+        self.headers: dict[str, str] = {}
+        for name, value in environ.items():
+            if name.startswith("HTTP_"):
+                self.headers[name[5:].replace("_", "-").title()] = value
+        for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(name):
+                self.headers[name.replace("_", "-").title()] = environ[name]
+        self.client = str(environ.get("REMOTE_ADDR", "127.0.0.1"))
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.title())
+
+    def length(self) -> int | None:
+        """The declared body length (the server has checked it is ASCII digits); None for a chunked body."""
+        value = self.environ.get("CONTENT_LENGTH")
+        if self.environ.get(CHUNKED):
+            return None
+        return int(value) if value else None
+
+    def body(self, limit: int, error: S3Error) -> bytes:
+        length = int(self.environ.get("CONTENT_LENGTH") or 0)
+        if length > limit:
+            raise error
+        return bytes(self.environ["wsgi.input"].read(length)) if length else b""
+
+
+class LocalApp:
+    """The WSGI app of ``make dev``."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        request = Request(environ)
+        try:
+            status, headers, body = self.answer(request)
+        except Exception:  # never a stack trace to the client; the log has it
+            logger.exception("unexpected error serving %s %s", request.method, request.path)
+            status, headers, body = json_error(500, "internal_error", "Something went wrong on our side.")
+        # Logged before the answer goes out, so the line exists by the time the client has its answer.
+        elapsed = (time.perf_counter() - started) * 1000
+        logger.info("%s %s %s %.1fms", request.method, request.path, status, elapsed)
+        if request.method != "HEAD" or "Content-Length" not in headers:
+            headers["Content-Length"] = str(len(body))
+        start_response(status_line(status), list(headers.items()))
+        return [b""] if request.method == "HEAD" else [body]
+
+    def answer(self, request: Request) -> Answer:
+        if request.method not in SERVED_METHODS:
+            allowed = allowed_methods(request.path)
+            return json_error(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not served here; use {', '.join(allowed)}.",
+                {"Allow": ", ".join(allowed)},
+            )
+        if is_object_path(request.path):
+            return self._object(request)
+        if request.method in PAGE_METHODS and is_page_path(request.path):
+            return self._static(request.path)
+        return self._api(request)
+
+    # -- the API -----------------------------------------------------------------------------------------
+    def _api(self, request: Request) -> Answer:
+        settings = self.runtime.settings
+        if _META_ROUTE.match(request.path):
+            limit, code = settings.meta_max_bytes, "meta_too_large"
+            what = f"A metadata document may be at most {settings.meta_max_bytes} bytes."
+        else:
+            limit, code = settings.meta_max_bytes + FORM_OVERHEAD, "too_large"
+            what = f"A request body may be at most {limit} bytes."
+        if (int(request.environ.get("CONTENT_LENGTH") or 0)) > limit:
+            return json_error(413, code, what)
+        body = request.body(limit, S3Error(413, code, what))
+        event = http_api_event(request.method, request.target, request.headers, body, request.client)
+        return answer_parts(self.runtime.handle_http(event))
+
+    # -- the demo page -----------------------------------------------------------------------------------
+    def _static(self, path: str) -> Answer:
+        name = "index.html" if path == "/" else unquote(path.removeprefix("/web/"))
+        target = (WEB_DIR / name.replace("\x00", "")).resolve()
+        if "\x00" in name or WEB_DIR.resolve() not in target.parents or not target.is_file():
+            return 404, {"Content-Type": "text/plain"}, b"Not found"
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if target.suffix in (".js", ".mjs"):
+            ctype = "text/javascript"
+        return 200, {"Content-Type": ctype, "Cache-Control": "no-cache"}, target.read_bytes()
+
+    # -- the local object endpoints (S3's behaviour) -----------------------------------------------------
+    @property
+    def storage(self) -> LocalStorage:
+        storage = self.runtime.service().storage
+        assert isinstance(storage, LocalStorage)
+        return storage
+
+    def _object(self, request: Request) -> Answer:
+        key = unquote(request.path[len(ROUTE) + 1 :])
+        # The CORS headers the bucket sends: the same rules, from the same setting (hera_sessions.http.cors).
+        cors = storage_headers(request.header("Origin"), self.runtime.settings.cors_allowed_origins)
+        try:
+            if request.method == "OPTIONS":
+                return self._preflight(request, cors)
+            query = {k: v[0] for k, v in parse_qs(request.query).items()}
+            if request.method == "PUT":
+                return self._put(request, key, query, cors)
+            if request.method == "POST" and not key:
+                return self._post(request, cors)
+            if request.method in ("GET", "HEAD"):
+                return self._get(key, query, cors)
+            raise S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+        except S3Error as error:
+            if request.method == "OPTIONS":  # a refused preflight allows nothing
+                cors = {}
+            return s3_error(error, "/" + key, cors)
+
+    def _preflight(self, request: Request, allowed: dict[str, str]) -> Answer:
+        if not request.header("Origin"):
+            raise S3Error(400, "BadRequest", "Insufficient information. Origin request header needed.")
+        method = request.header("Access-Control-Request-Method") or ""
+        if not allowed or method not in STORAGE_METHODS:
+            raise S3Error(
+                403,
+                "AccessForbidden",
+                "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, "
+                "request method / Access-Control-Request-Method or Access-Control-Request-Headers are not "
+                "whitelisted by the resource's CORS spec.",
+            )
+        requested = request.header("Access-Control-Request-Headers")
+        headers = dict(allowed)
+        if requested:
+            headers["Access-Control-Allow-Headers"] = requested
+        return 200, headers, b""
+
+    def _put(self, request: Request, key: str, query: dict[str, str], cors: dict[str, str]) -> Answer:
+        self.storage.verify_put(key, query, request.header("Content-Type"), request.length())
+        too_large = S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+        stored = self.storage.write(key, request.body(int(query["X-Hera-Size"]), too_large))
+        return 200, {"ETag": stored.etag, **cors}, b""
+
+    def _post(self, request: Request, cors: dict[str, str]) -> Answer:
+        ctype = request.header("Content-Type") or ""
+        if not ctype.startswith("multipart/form-data"):
+            raise S3Error(412, "PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data")
+        too_large = S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+        body = request.body(self.runtime.settings.upload_max_bytes + FORM_OVERHEAD, too_large)
+        fields, file = parse_form(ctype, body)
+        if file is None:
+            raise S3Error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
+        key = self.storage.verify_post(fields, len(file))
+        stored = self.storage.write(key, file)
+        return 204, {"ETag": stored.etag, "Location": f"/{key}", **cors}, b""
+
+    def _get(self, key: str, query: dict[str, str], cors: dict[str, str]) -> Answer:
+        ctype, disposition = self.storage.verify_get(key, query)
+        body = self.storage.open(key).read_bytes()
+        headers = {
+            "Content-Type": ctype or "application/octet-stream",
+            "Content-Disposition": disposition,
+            "ETag": f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"',
+            "Cache-Control": "private, max-age=60",
+            **cors,
+        }
+        return 200, headers, body
+
+
+def error_answer(
+    path: str, status: int, reason: str, s3_code: str | None = None, json_code: str | None = None
+) -> Answer:
+    """The answer to a request the server refused before the app (bad framing): JSON, or S3's XML."""
+    if is_object_path(path):
+        if status == 413:  # S3 refuses an oversize upload with 400 EntityTooLarge
+            status, s3_code = 400, "EntityTooLarge"
+        code = s3_code or {400: "InvalidArgument", 413: "EntityTooLarge", 431: "RequestHeaderSectionTooLarge"}.get(
+            status, "NotImplemented" if status == 501 else "InternalError"
+        )
+        return s3_error(S3Error(status, code, reason), path)
+    code = json_code or {
+        400: "invalid_request",
+        413: "too_large",
+        431: "headers_too_large",
+        501: "not_implemented",
+    }.get(status, "internal_error")
+    return json_error(status, code, reason)

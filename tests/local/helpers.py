@@ -1,0 +1,58 @@
+"""Helpers for the local server's tests: wait for the outbox, talk raw HTTP."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+from hera_sessions.backends.storage.local import LocalStorage
+from hera_sessions.runtime import Runtime
+from hera_sessions.runtimes.local.outbox import Outbox
+
+
+def outbox_of(runtime: Runtime) -> Outbox:
+    storage = runtime.service().storage
+    assert isinstance(storage, LocalStorage)
+    assert isinstance(storage.events, Outbox)
+    return storage.events
+
+
+def eventually(check: Callable[[], bool], within: float = 15.0) -> bool:
+    """Poll ``check`` until it holds (events are recorded after the answer, by the outbox's deliverer)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
+
+
+def settle(runtime: Runtime) -> None:
+    """Wait until every pending storage event has been delivered."""
+    outbox = outbox_of(runtime)
+    assert eventually(lambda: not outbox.pending()), [p.name for p in outbox.pending()]
+
+
+def exchange(address: tuple[str, int], raw: bytes, half_close: bool = False, timeout: float = 5.0) -> bytes:
+    """Send ``raw`` bytes on a fresh connection; everything the server answers until it closes or goes quiet."""
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.sendall(raw)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return b"".join(chunks)
+
+
+def statuses(answer: bytes) -> list[int]:
+    """The status codes of every HTTP answer in ``answer`` (pipelined or smuggled requests show up here)."""
+    found = []
+    for line in answer.split(b"\r\n"):
+        if line.startswith(b"HTTP/1."):
+            found.append(int(line.split()[1]))
+    return found
