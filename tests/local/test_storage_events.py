@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from hera_sessions.backends.storage.local import LocalStorage, S3Error
+from hera_sessions.core.events import UnreadableEventError
 from hera_sessions.core.models import EventKind, StorageEvent
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
@@ -180,8 +181,12 @@ def test_an_event_with_dot_dot_in_its_key_deletes_nothing_outside(local_env: dic
     storage.write(f"sessions/{sid}/a/b.png", PNG)  # the session's folders exist, so '..' could climb out
     escapes = ("../../x", "../../../x", "../../../../x", "a/../../../../x", "a/../../../../../x")
     for key in (f"sessions/{sid}/{escape}" for escape in escapes):
-        service.record_events([StorageEvent(EventKind.CREATED, key, "01", 7, None, "image/png")])
-        service.record_events([StorageEvent(EventKind.REMOVED, key, "02")])
+        for event in (
+            StorageEvent(EventKind.CREATED, key, "01", 7, None, "image/png"),
+            StorageEvent(EventKind.REMOVED, key, "02"),
+        ):
+            with pytest.raises(UnreadableEventError):  # refused before any storage call
+                service.record_events([event])
     assert [v.read_text() for v in victims] == ["keep me"] * 3
     settle(runtime)
     service.metadata.close()
