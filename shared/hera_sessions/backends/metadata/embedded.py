@@ -124,6 +124,7 @@ class EmbeddedServer:
         self.root = Path(sessions_dir).expanduser().resolve() / "redis"
         self.url = ""
         self._users: IO[str] | None = None
+        self._pid = os.getpid()  # a forked child shares the lock: only the process that opened lets go
 
     @property
     def address_file(self) -> Path:
@@ -138,6 +139,7 @@ class EmbeddedServer:
     def open(self) -> str:
         """Find the live server or start one; returns its URL. This process counts as a user until :meth:`close`."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._pid = os.getpid()
         with self._start_lock():
             self.url = self._find() or self._start()
             self._users = open(self.root / "users.lock", "a")  # noqa: SIM115 - held until close()
@@ -201,9 +203,12 @@ class EmbeddedServer:
 
     def close(self) -> None:
         """Stop being a user; the last user stops the server (SIGTERM, then wait)."""
-        if self._users is None:
+        if self._users is None or os.getpid() != self._pid:
             return
         atexit.unregister(self.close)
+        for pid, child in list(_children.items()):  # reap servers of ours that another process stopped
+            if child.poll() is not None:
+                del _children[pid]
         with self._start_lock():
             try:
                 fcntl.flock(self._users, fcntl.LOCK_EX | fcntl.LOCK_NB)
