@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 .PHONY: help dev test lint typecheck pytest install tools sam-check bench bench-quick lock clean gcp-package
 
 help:
-	@echo "make dev    run hera-sessions locally on http://127.0.0.1:$${PORT:-3000} (files and metadata on disk)"
+	@echo "make dev    run hera-sessions locally on http://127.0.0.1:$${PORT:-3000} (files on disk, metadata on an embedded Redis it starts)"
 	@echo "make test   install everything the tests need, then lint, type-check and run the tests"
 	@echo "make bench  run the benchmarks (bench/), print a table, write bench/results.json"
 	@echo "           (make bench-quick: small counts, under a minute; the figures are only indicative)"

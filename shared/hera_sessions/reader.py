@@ -7,7 +7,7 @@ of stored documents (large ones are stored compressed: this is their only reader
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 from hera_sessions.core.models import FileRecord
 from hera_sessions.core.service import SessionService
@@ -20,8 +20,19 @@ class SessionReader:
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str] | None = None) -> SessionReader:
-        """A reader configured like the service itself (the same environment variables)."""
+        """A reader configured like the service itself (the same environment variables). In local mode it uses
+        the embedded metadata server of SESSIONS_DIR, which it finds (or starts) on its own."""
         return cls(Runtime(dict(overrides or {})).service())
+
+    def close(self) -> None:
+        """Let go of the metadata store (in local mode, the last user of the embedded server stops it)."""
+        self._service.metadata.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def exists(self, session_id: str) -> bool:
         return self._service.metadata.get_session(session_id) is not None

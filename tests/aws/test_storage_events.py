@@ -34,7 +34,7 @@ from tests.conftest import ROOT, SERVICE_KEY, RedisServer, load_event
 #: Ascending under S3's rule (right-pad with zeros, then compare), with lengths that differ on purpose.
 SEQUENCERS = ("005F1A2B3C4D5E6F70", "005F1A2B3C4D5E6F7100", "005F1A2B3C4D5E6F72", "005F1A2B3C4D5E6F7201")
 
-#: What the APPLY script (metadata/redis_scripts.py) runs inside Redis: counted by commandstats too.
+#: What the apply script (core/rules/apply.lua) runs inside Redis: counted by commandstats too.
 SCRIPT_COMMANDS = {"hgetall", "hset", "hdel", "exists", "expire"}
 
 CONTEXT = SimpleNamespace(

@@ -1,13 +1,13 @@
-"""Event Grid blob events → StorageEvent (no servers): both schemas, keys, sequencers, what is skipped."""
+"""Event Grid blob events → StorageEvent: both schemas, keys, sequencers (ordered by the rules, in Redis), skips."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from hera_sessions.core import keys
 from hera_sessions.core.events import UnreadableEventError
 from hera_sessions.core.models import EventKind
 from hera_sessions.runtimes.azure import events as blob_events
@@ -44,11 +44,13 @@ def test_the_sample_blob_created_event() -> None:
     assert event.event_time == pytest.approx(1736935205.123456)
 
 
-def test_the_sample_blob_deleted_event() -> None:
+def test_the_sample_blob_deleted_event(sequencer_order: Callable[[str, str], int]) -> None:
     (event,) = blob_events.parse(load_event("eventgrid-blob-deleted.json"), CONTAINER)
 
     assert (event.kind, event.key, event.size) == (EventKind.REMOVED, KEY, None)
-    assert keys.later(event.sequencer, blob_events.parse(load_event("eventgrid-blob-created.json"))[0].sequencer) > 0
+    (created_event,) = blob_events.parse(load_event("eventgrid-blob-created.json"))
+    assert event.sequencer and created_event.sequencer
+    assert sequencer_order(event.sequencer, created_event.sequencer) > 0
 
 
 def test_the_cloud_events_schema_reads_the_same() -> None:
@@ -120,12 +122,13 @@ def test_sequencers_are_upper_case_hex(raw: Any, normalized: str | None) -> None
     assert blob_events.parse(with_sequencer(raw))[0].sequencer == normalized
 
 
-def test_sequencers_of_the_same_width_order_as_their_values() -> None:
+def test_sequencers_of_the_same_width_order_as_their_values(sequencer_order: Callable[[str, str], int]) -> None:
     lower = blob_events.parse(with_sequencer("000000000000000000000000000100000000000000009fff"))[0].sequencer
     upper = blob_events.parse(with_sequencer("00000000000000000000000000010000000000000000a000"))[0].sequencer
 
-    assert keys.later(upper, lower) > 0  # "a" < "9" would be wrong; "A" > "9" as hex wants
-    assert keys.later(lower, lower) == 0
+    assert upper and lower
+    assert sequencer_order(upper, lower) > 0  # "a" < "9" would be wrong; "A" > "9" as hex wants
+    assert sequencer_order(lower, lower) == 0
 
 
 def test_the_subscription_validation_code() -> None:

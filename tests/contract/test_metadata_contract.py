@@ -1,4 +1,4 @@
-"""One contract, every metadata store: local disk, Redis, Redis Cluster."""
+"""One contract, every place the rules run: the embedded server of local mode, Redis, Redis Cluster."""
 
 from __future__ import annotations
 
@@ -6,16 +6,17 @@ import itertools
 import random
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from hera_sessions.backends.metadata.base import CheckedEvent, Limits, MetadataStore
-from hera_sessions.backends.metadata.local import LocalMetadataStore
+from hera_sessions.backends.metadata.base import MetadataStore
+from hera_sessions.backends.metadata.embedded import open_embedded
 from hera_sessions.backends.metadata.redis import RedisMetadataStore
+from hera_sessions.core import rules
 from hera_sessions.core.errors import GoneError, NotFoundError, QuotaExceededError
 from hera_sessions.core.keys import new_session_id
 from hera_sessions.core.models import EventKind, FileRecord, Outcome, Reservation
+from hera_sessions.core.rules import CheckedEvent, Limits
 
 LIMITS = Limits(max_files=3, max_bytes=1000, upload_max=500)
 TTL = 3600
@@ -166,6 +167,44 @@ class MetadataContract:
         assert self.apply(store, created(sid, "photos/a.png", "0A", size=2)) == [Outcome.RECORDED]
         assert self.apply(store, created(sid, "photos/a.png", "0A00")) == [Outcome.DUPLICATE]
 
+    def later(self, store: MetadataStore, a: str, b: str) -> int:
+        """``later`` of state.lua, run where the store runs its scripts."""
+        assert isinstance(store, RedisMetadataStore)
+        compare = store.client.register_script(rules.source("state") + "\nreturn later(ARGV[1], ARGV[2])")
+        return int(compare(args=[a, b]))  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        ("a", "b", "expected"),
+        [
+            ("0055AED6DCD90281E5", "0055AED6DCD90281E5", 0),
+            ("0055AED6DCD90281E6", "0055AED6DCD90281E5", 1),
+            ("0A", "09FF", 1),  # different widths: right-padded, 0A00 > 09FF
+            ("1", "0FFFFFFFFFFFFFFFFFFFFFFF", 1),  # the longer is not automatically later
+            ("0A01", "0A", 1),
+            ("0A", "0A00", 0),  # equal after padding
+            ("1", "1000000000000000000000000000000", 0),
+            ("00000000000000000005", "00000000000000000010", -1),
+            ("9", "A", -1),  # hex digits above 9 (the server's locale must not matter)
+            ("FFFFFFFFFFFFFFFFFF", "FFFFFFFFFFFFFFFFFE", 1),  # 72 bits
+            ("10000000000000000", "0FFFFFFFFFFFFFFFF", 1),  # 2**64 against 2**64 - 1
+            ("000000000001000000000000", "000000000000FFFFFFFFFFFF", 1),  # at a 12-digit chunk's edge
+            ("00000000000000000000000000026D6E0000000000A1B2C4", "00000000000000000000000000026D6E0000000000A1B2C3", 1),
+            ("18446744073709551617", "18446744073709551616", 1),  # decimal GCS generations beyond 64 bits
+            ("17643949341234561", "17643949341234570", -1),
+        ],
+    )
+    def test_later_is_s3s_rule(self, store: MetadataStore, a: str, b: str, expected: int) -> None:
+        assert self.later(store, a, b) == expected
+        assert self.later(store, b, a) == -expected
+
+    def test_later_orders_equal_widths_as_their_values(self, store: MetadataStore) -> None:
+        rng = random.Random(11)
+        for _ in range(200):
+            width = rng.randrange(1, 40)
+            x, y = rng.randrange(16**width), rng.randrange(16**width)
+            expected = (x > y) - (x < y)
+            assert self.later(store, f"{x:0{width}X}", f"{y:0{width}X}") == expected, (x, y, width)
+
     def test_events_without_a_sequencer_apply_in_arrival_order(self, store: MetadataStore, sid: str) -> None:
         assert self.apply(store, created(sid, "photos/a.png", None), removed(sid, "photos/a.png", None)) == [
             Outcome.RECORDED,
@@ -272,10 +311,18 @@ def _fields(event: CheckedEvent) -> dict[str, object]:
     return {f: getattr(event, f) for f in CheckedEvent.__dataclass_fields__}
 
 
-class TestLocalMetadata(MetadataContract):
+@pytest.fixture(scope="module")
+def embedded_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetadataStore]:
+    """Local mode's store: the server it starts itself under SESSIONS_DIR (one for the module)."""
+    store = open_embedded(tmp_path_factory.mktemp("sessions"))
+    yield store
+    store.close()
+
+
+class TestEmbeddedMetadata(MetadataContract):
     @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[MetadataStore]:
-        yield LocalMetadataStore(tmp_path)
+    def store(self, embedded_store: MetadataStore) -> MetadataStore:
+        return embedded_store
 
 
 class TestRedisMetadata(MetadataContract):
@@ -292,35 +339,3 @@ class TestRedisClusterMetadata(MetadataContract):
         store = RedisMetadataStore.from_url(f"redis://127.0.0.1:{redis_cluster[0].port}/0", cluster=True)
         yield store
         store.close()
-
-
-def test_local_and_redis_agree_on_random_histories(tmp_path: Path, redis_server) -> None:  # type: ignore[no-untyped-def]
-    """The Lua rules and their Python twin give the same outcomes and records on random event streams."""
-    rng = random.Random(7)
-    local = LocalMetadataStore(tmp_path)
-    remote = RedisMetadataStore.from_url(redis_server.url)
-    for _ in range(60):
-        sid = new_session_id()
-        now = time.time()
-        for store in (local, remote):
-            store.create_session(sid, now, TTL)
-        events = []
-        for _ in range(30):
-            path = f"p/{rng.randrange(5)}.png"
-            # sequencers of 1 to 30 hex digits (several of the script's 12-digit chunks), sometimes absent
-            width = rng.randrange(1, 31)
-            seq = None if rng.random() < 0.1 else f"{rng.randrange(16**width):0{width}X}"
-            if rng.random() < 0.2:
-                size = rng.randrange(1, 400)
-                for store in (local, remote):
-                    try:
-                        store.reserve_upload(sid, Reservation(path, size, "image/png", now + 60), LIMITS, now, TTL)
-                    except QuotaExceededError:
-                        pass
-            if rng.random() < 0.6:
-                events.append(created(sid, path, seq, size=rng.randrange(1, 450)))
-            else:
-                events.append(removed(sid, path, seq))
-        assert local.apply_events(events, LIMITS, now, TTL) == remote.apply_events(events, LIMITS, now, TTL)
-        assert local.list_files(sid) == remote.list_files(sid)
-    remote.close()

@@ -91,22 +91,6 @@ def test_types_outside_the_allowlist_are_refused() -> None:
     assert caught.value.code == "content_type_not_allowed"
 
 
-@pytest.mark.parametrize(
-    ("a", "b", "expected"),
-    [
-        ("0055AED6DCD90281E5", "0055AED6DCD90281E5", 0),
-        ("0055AED6DCD90281E6", "0055AED6DCD90281E5", 1),
-        ("0A", "09FF", 1),  # right-padded: 0A00 > 09FF
-        ("0A", "0A00", 0),  # equal once padded
-        ("0A01", "0A", 1),
-        ("00000000000000000005", "00000000000000000010", -1),
-    ],
-)
-def test_sequencers_compare_by_s3s_rule(a: str, b: str, expected: int) -> None:
-    assert keys.later(a, b) == expected
-    assert keys.later(b, a) == -expected
-
-
 @pytest.mark.parametrize("name", ["user_profile", "conversation", "a", "A-1_b", "x" * 64])
 def test_meta_names(name: str) -> None:
     assert keys.check_meta_name(name) == name

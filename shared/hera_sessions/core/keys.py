@@ -137,16 +137,3 @@ def redis_meta_key(session_id: str) -> str:
 def redis_erased_key(session_id: str) -> str:
     """String: the erase marker, kept for ``ERASE_MARKER_TTL`` after an erasure."""
     return f"session:{{{session_id}}}:erased"
-
-
-def later(a: str | None, b: str | None) -> int:
-    """Compare two event order tokens: >0 when ``a`` is later, 0 when equal, <0 when earlier.
-
-    S3's rule for ``sequencer``: right-pad the shorter value with zeros, then compare as strings.
-    A missing token counts as earlier than any present one.
-    """
-    if a is None or b is None:
-        return (a is not None) - (b is not None)
-    width = max(len(a), len(b))
-    a, b = a.ljust(width, "0"), b.ljust(width, "0")
-    return (a > b) - (a < b)

@@ -1,4 +1,4 @@
-"""Metadata stores, by name: ``local`` (files on disk) and ``redis`` (standalone or Cluster)."""
+"""The metadata store: Redis (standalone or Cluster), or in local mode an embedded server under SESSIONS_DIR."""
 
 from __future__ import annotations
 
@@ -16,6 +16,6 @@ def open_metadata(settings: Settings) -> MetadataStore:
 
         url = resolve(settings.redis_url or "")
         return RedisMetadataStore.from_url(url, settings.redis_timeout, settings.redis_cluster or None)
-    from hera_sessions.backends.metadata.local import LocalMetadataStore
+    from hera_sessions.backends.metadata.embedded import open_embedded
 
-    return LocalMetadataStore(settings.sessions_dir)
+    return open_embedded(settings.sessions_dir, settings.redis_timeout)

@@ -1,17 +1,7 @@
-"""What a metadata store does, and the rules every store applies.
+"""What a metadata store does, and the (de)coding of a session's fields.
 
-A session's state is one small map of fields (the same map in Redis, where it is a hash, and on disk,
-where it is a JSON file):
-
-- ``@c``            → creation time (epoch seconds)
-- ``f:<path>``      → a file record ``{"s": size, "t": type, "e": etag, "u": uploaded_at, "q": sequencer}``,
-  or a tombstone ``{"d": 1, "q": sequencer, "w": written_at}`` left by a removal so that a late "created" cannot
-  resurrect it (the oldest are pruned beyond :attr:`Limits.max_tombstones`)
-- ``t:<path>``      → an upload ticket (a quota reservation) ``{"s", "t", "x": expires_at, "u": upload_id}``
-
-JSON documents live beside it (``session:{id}:meta`` in Redis), and an erase marker outlives the session.
-:class:`SessionState` holds the rules in Python (the local store runs them); :mod:`.redis_scripts` holds the
-same rules for Redis, where they run atomically in one round trip. One contract suite runs over both.
+The fields of a session and the rules over them are described, and implemented once, in
+:mod:`hera_sessions.core.rules` (Lua scripts run by Redis). These helpers only read and write field values.
 """
 
 from __future__ import annotations
@@ -19,57 +9,21 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from hera_sessions.core.errors import QuotaExceededError
-from hera_sessions.core.keys import later
-from hera_sessions.core.models import EventKind, FileRecord, Outcome, Reservation, SessionInfo
+from hera_sessions.core.models import FileRecord, Outcome, Reservation, SessionInfo
+from hera_sessions.core.rules import CheckedEvent, Limits
 
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_files: int
-    max_bytes: int
-    upload_max: int
-
-    @property
-    def max_tombstones(self) -> int:
-        """Tombstones kept per session: enough to order every late event of every recent deletion, and a bound
-        so that a session deleting and uploading again and again cannot make its hash (and each script) grow."""
-        return max(100, 4 * self.max_files)
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedEvent:
-    """A storage event addressed to one session, with the stateless checks already made."""
-
-    session_id: str
-    path: str
-    kind: EventKind
-    sequencer: str | None
-    size: int = 0
-    etag: str | None = None
-    content_type: str | None = None  # as the event reports it (None for S3)
-    type_guess: str | None = None  # from the extension, when that type is allowed
-    problem: str | None = None  # why the object breaks the rules, found without state
-    event_time: float = 0.0
-
-    def to_wire(self) -> str:
-        """Compact JSON for the Redis script (absent values are left out: Lua has no null)."""
-        wire: dict[str, Any] = {"k": "c" if self.kind is EventKind.CREATED else "r", "p": self.path}
-        for name, value in (
-            ("q", self.sequencer),
-            ("s", self.size),
-            ("e", self.etag),
-            ("t", self.content_type),
-            ("g", self.type_guess),
-            ("x", self.problem),
-            ("u", int(self.event_time) if self.event_time else None),
-        ):
-            if value is not None:
-                wire[name] = value
-        return json.dumps(wire, separators=(",", ":"))
+__all__ = [
+    "CheckedEvent",
+    "Limits",
+    "MetadataStore",
+    "dumps",
+    "record_from_field",
+    "record_to_field",
+    "records_from_fields",
+    "reservations_from_fields",
+]
 
 
 def dumps(value: Mapping[str, Any]) -> str:
@@ -116,123 +70,8 @@ def reservations_from_fields(fields: Mapping[str, str]) -> list[Reservation]:
     return out
 
 
-class SessionState:
-    """The rules, over a session's field map (Python twin of :mod:`.redis_scripts`)."""
-
-    def __init__(self, fields: dict[str, str], now: float) -> None:
-        self.fields = fields
-        self.now = now
-
-    def usage(self, except_path: str) -> tuple[int, int]:
-        """Files and bytes held or reserved, counting each path once, leaving ``except_path`` out."""
-        sizes: dict[str, int] = {}
-        for name, raw in self.fields.items():
-            kind, path = name[:2], name[2:]
-            if path == except_path:
-                continue
-            if kind == "t:":
-                ticket = json.loads(raw)
-                if ticket["x"] > self.now:
-                    sizes[path] = int(ticket["s"])  # a pending upload replaces what the path holds
-            elif kind == "f:" and path not in sizes:
-                record = json.loads(raw)
-                if not record.get("d"):
-                    sizes[path] = int(record["s"])
-        return len(sizes), sum(sizes.values())
-
-    def check_quota(self, path: str, size: int, limits: Limits) -> str | None:
-        files, used = self.usage(path)
-        if files + 1 > limits.max_files:
-            return f"the session already holds {files} files (at most {limits.max_files})"
-        if used + size > limits.max_bytes:
-            return f"the session would hold {used + size} bytes (at most {limits.max_bytes})"
-        return None
-
-    def reserve(self, reservation: Reservation, limits: Limits) -> None:
-        problem = self.check_quota(reservation.path, reservation.size, limits)
-        if problem:
-            raise QuotaExceededError(f"No room for this file: {problem}.")
-        for name in [n for n in self.fields if n.startswith("t:")]:
-            if json.loads(self.fields[name])["x"] <= self.now:
-                del self.fields[name]  # expired tickets release their reservation
-        ticket: dict[str, Any] = {
-            "s": reservation.size,
-            "t": reservation.content_type,
-            "x": int(reservation.expires_at),
-        }
-        if reservation.upload_id:
-            ticket["u"] = reservation.upload_id
-        self.fields["t:" + reservation.path] = dumps(ticket)
-        self.prune_tombstones(limits.max_tombstones)
-
-    def prune_tombstones(self, keep: int) -> None:
-        """Drop the oldest tombstones beyond ``keep`` (oldest written first, then by name, bytewise)."""
-        stones = []
-        for name, raw in self.fields.items():
-            if name.startswith("f:"):
-                value = json.loads(raw)
-                if value.get("d"):
-                    stones.append((int(value.get("w", 0)), name.encode(), name))
-        for _, _, name in sorted(stones)[: max(0, len(stones) - keep)]:
-            del self.fields[name]
-
-    def forget(self, path: str) -> str | None:
-        """The API deleted the object: its record becomes a tombstone holding the record's own sequencer, so
-        a redelivered "created" of that upload is a duplicate while the removal event and new uploads still win.
-        Returns the live record that was there, if any."""
-        name = "f:" + path
-        raw = self.fields.get(name)
-        if raw is None:
-            return None
-        record = json.loads(raw)
-        if record.get("d"):
-            return None
-        if record.get("q") is None:
-            del self.fields[name]
-        else:
-            self.fields[name] = dumps({"d": 1, "q": record["q"], "w": int(self.now)})
-        return raw
-
-    def apply(self, event: CheckedEvent, limits: Limits) -> tuple[Outcome, str]:
-        name = "f:" + event.path
-        current = json.loads(self.fields[name]) if name in self.fields else None
-        if current is not None and current.get("q") is not None and event.sequencer is not None:
-            order = later(event.sequencer, current["q"])
-            if order == 0:
-                return Outcome.DUPLICATE, ""
-            if order < 0:
-                return Outcome.STALE, ""
-        if event.kind is EventKind.REMOVED:
-            if event.sequencer is None:
-                self.fields.pop(name, None)
-            else:
-                self.fields[name] = dumps({"d": 1, "q": event.sequencer, "w": int(self.now)})
-            return Outcome.REMOVED, ""
-
-        if event.problem:
-            return Outcome.REJECTED, event.problem
-        ticket = json.loads(self.fields["t:" + event.path]) if "t:" + event.path in self.fields else None
-        declared = int(ticket["s"]) if ticket else limits.upload_max
-        if ticket and event.content_type and event.content_type != ticket["t"]:
-            return Outcome.REJECTED, f"stored as {event.content_type}, declared as {ticket['t']}"
-        content_type = ticket["t"] if ticket else (event.content_type or event.type_guess)
-        if not content_type:
-            return Outcome.REJECTED, "its type is not allowed"
-        if event.size > declared:
-            return Outcome.REJECTED, f"{event.size} bytes, more than the {declared} declared"
-        problem = self.check_quota(event.path, event.size, limits)
-        if problem:
-            return Outcome.REJECTED, problem
-        record = FileRecord(
-            event.path, event.size, content_type, event.etag, event.event_time or self.now, event.sequencer
-        )
-        self.fields[name] = record_to_field(record)
-        self.fields.pop("t:" + event.path, None)
-        return Outcome.RECORDED, ""
-
-
 class MetadataStore(ABC):
-    """Session metadata: records, tickets, documents, erase markers. Implementations: local disk, Redis."""
+    """Session metadata: records, tickets, documents, erase markers. One implementation: Redis."""
 
     name: str = "abstract"
 

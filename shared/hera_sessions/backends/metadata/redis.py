@@ -6,7 +6,7 @@ Layout (the session id is the hash tag, so one session is one Cluster slot):
 - ``session:{id}:meta``    hash: JSON documents by name, zlib-compressed when that makes them smaller
 - ``session:{id}:erased``  string: the erase marker
 
-Every write that checks state runs as one Lua script (:mod:`.redis_scripts`): one round trip, atomic.
+Every write that checks state runs as one Lua script (:mod:`hera_sessions.core.rules`): one round trip, atomic.
 A batch of storage events is one script call per session, all pipelined in a single round trip.
 """
 
@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from hera_sessions.backends.metadata import redis_scripts
 from hera_sessions.backends.metadata.base import (
     CheckedEvent,
     Limits,
@@ -30,6 +29,7 @@ from hera_sessions.backends.metadata.base import (
     records_from_fields,
     reservations_from_fields,
 )
+from hera_sessions.core import rules
 from hera_sessions.core.errors import GoneError, MetadataUnavailableError, NotFoundError, QuotaExceededError
 from hera_sessions.core.keys import redis_erased_key, redis_meta_key, redis_session_key
 from hera_sessions.core.models import FileRecord, Outcome, Reservation, SessionInfo
@@ -83,12 +83,13 @@ def connect(url: str, timeout: float, cluster: bool | None = None) -> redis.Redi
 class RedisMetadataStore(MetadataStore):
     name = "redis"
 
-    def __init__(self, client: redis.Redis | redis.RedisCluster) -> None:
+    def __init__(self, client: redis.Redis | redis.RedisCluster, on_close: Callable[[], None] | None = None) -> None:
         self.client = client
-        self._reserve = client.register_script(redis_scripts.RESERVE)
-        self._apply = client.register_script(redis_scripts.APPLY)
-        self._write = client.register_script(redis_scripts.WRITE)
-        self._replace = client.register_script(redis_scripts.REPLACE_FILES)
+        self._on_close = on_close  # local mode: let go of the embedded server
+        self._reserve = client.register_script(rules.script("reserve"))
+        self._apply = client.register_script(rules.script("apply"))
+        self._write = client.register_script(rules.script("write"))
+        self._replace = client.register_script(rules.script("replace_files"))
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 1.0, cluster: bool | None = None) -> RedisMetadataStore:
@@ -261,7 +262,7 @@ class RedisMetadataStore(MetadataStore):
             except NoScriptError:  # a new or restarted node: load the script everywhere, then once more
                 if not reload:
                     raise
-                self.client.script_load(redis_scripts.APPLY)
+                self.client.script_load(rules.script("apply"))
                 return run(reload=False)
 
         results: list[tuple[Outcome, str]] = [(Outcome.SKIPPED, "")] * len(events)
@@ -304,3 +305,6 @@ class RedisMetadataStore(MetadataStore):
 
     def close(self) -> None:
         self.client.close()
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close()

@@ -13,7 +13,7 @@ events for any particular blob name" that "standard string comparison" orders. I
 long in older events and 48 in newer ones, and the 48-digit form mixes letter case
 (``...00010C26000000000067dc78``): it is checked and upper-cased (:func:`hera_sessions.core.events.hex_sequencer`)
 so that comparing strings compares the values, and
-:func:`hera_sessions.core.keys.later` compares tokens of different widths as strings do (the shorter right-padded).
+the rules (``core/rules/state.lua`` ``later``) compare tokens of different widths as S3 does (the shorter right-padded).
 """
 
 from __future__ import annotations

@@ -1,0 +1,102 @@
+"""The session rules: ordering by sequencer, tombstones, upload tickets, quotas, the erase gate.
+
+They exist once, as the Lua scripts beside this module, which Redis runs atomically in one round trip
+(:class:`hera_sessions.backends.metadata.redis.RedisMetadataStore` runs them; local mode runs them on an
+embedded server). A session is one small hash, ``session:{id}``, with these fields:
+
+- ``@c``            → creation time (epoch seconds)
+- ``f:<path>``      → a file record ``{"s": size, "t": type, "e": etag, "u": uploaded_at, "q": sequencer}``,
+  or a tombstone ``{"d": 1, "q": sequencer, "w": written_at}`` left by a removal so that a late "created" cannot
+  resurrect it (the oldest are pruned beyond :attr:`Limits.max_tombstones`)
+- ``t:<path>``      → an upload ticket (a quota reservation) ``{"s", "t", "x": expires_at, "u": upload_id}``
+
+Every script takes the session's three keys (they share the session id as hash tag, so a script never crosses
+a Cluster slot): ``KEYS[1]`` the session hash, ``KEYS[2]`` the documents hash, ``KEYS[3]`` the erase marker.
+A script that finds the session erased or gone answers ``{"erased"}`` or ``{"missing"}`` (the erase gate).
+
+- ``prelude.lua``       the keys, ``gate()`` (erased / missing) and ``touch(ttl)``; part of every script
+- ``state.lua``         ``later(a, b)`` (sequencer order: S3's rule, right-pad the shorter with zeros, then
+  compare) and the quota bookkeeping (``load``, ``quota``); part of ``reserve`` and ``apply``
+- ``reserve.lua``       hold quota for an upload ticket (replacing the path's own), drop expired tickets,
+  prune the oldest tombstones
+- ``apply.lua``         a batch of one session's storage events, in order: duplicate / stale (by sequencer),
+  removed (a tombstone), rejected (type, declared size, quota) or recorded (the ticket is consumed)
+- ``write.lua``         documents (put, delete) and the API's own deletion of a record (forget: a tombstone
+  holding the record's sequencer) or of a ticket (release)
+- ``replace_files.lua`` make the session's records exactly the given ones (reconcile)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from hera_sessions.core.models import EventKind
+
+#: Each script and the files it is made of, in order.
+SCRIPTS: dict[str, tuple[str, ...]] = {
+    "reserve": ("prelude", "state", "reserve"),
+    "apply": ("prelude", "state", "apply"),
+    "write": ("prelude", "write"),
+    "replace_files": ("prelude", "replace_files"),
+}
+
+
+@cache
+def source(name: str) -> str:
+    """One ``.lua`` file of this package, as text."""
+    return resources.files(__name__).joinpath(f"{name}.lua").read_text(encoding="utf-8")
+
+
+@cache
+def script(name: str) -> str:
+    """The full text of a script of :data:`SCRIPTS` (its parts joined)."""
+    return "\n".join(source(part) for part in SCRIPTS[name])
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_files: int
+    max_bytes: int
+    upload_max: int
+
+    @property
+    def max_tombstones(self) -> int:
+        """Tombstones kept per session: enough to order every late event of every recent deletion, and a bound
+        so that a session deleting and uploading again and again cannot make its hash (and each script) grow."""
+        return max(100, 4 * self.max_files)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedEvent:
+    """A storage event addressed to one session, with the stateless checks already made."""
+
+    session_id: str
+    path: str
+    kind: EventKind
+    sequencer: str | None
+    size: int = 0
+    etag: str | None = None
+    content_type: str | None = None  # as the event reports it (None for S3)
+    type_guess: str | None = None  # from the extension, when that type is allowed
+    problem: str | None = None  # why the object breaks the rules, found without state
+    event_time: float = 0.0
+
+    def to_wire(self) -> str:
+        """Compact JSON for ``apply.lua`` (absent values are left out: Lua has no null)."""
+        wire: dict[str, Any] = {"k": "c" if self.kind is EventKind.CREATED else "r", "p": self.path}
+        for name, value in (
+            ("q", self.sequencer),
+            ("s", self.size),
+            ("e", self.etag),
+            ("t", self.content_type),
+            ("g", self.type_guess),
+            ("x", self.problem),
+            ("u", int(self.event_time) if self.event_time else None),
+        ):
+            if value is not None:
+                wire[name] = value
+        return json.dumps(wire, separators=(",", ":"))

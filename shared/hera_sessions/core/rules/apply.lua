@@ -1,0 +1,61 @@
+-- ARGV: now, ttl, max_files, max_bytes, upload_max, event JSON... → one 'outcome|reason' per event
+local n = #ARGV - 5
+local out = {}
+local closed = gate()
+if closed then
+  local outcome = closed == 'erased' and 'erased|the session was erased' or 'unknown_session|no live session'
+  for i = 1, n do out[i] = outcome end
+  return out
+end
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local max_files, max_bytes, upload_max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+load(now)
+local changed = false
+
+local function apply(ev)
+  local cur = rec[ev.p]
+  if cur and cur.q and ev.q then
+    local order = later(ev.q, cur.q)
+    if order == 0 then return 'duplicate|' end
+    if order < 0 then return 'stale|' end
+  end
+  if ev.k == 'r' then
+    if ev.q then  -- a tombstone, so that a late 'created' cannot resurrect the file
+      rec[ev.p] = {d = 1, q = ev.q, w = now}
+      redis.call('HSET', sess, 'f:' .. ev.p, cjson.encode(rec[ev.p]))
+    else
+      rec[ev.p] = nil
+      redis.call('HDEL', sess, 'f:' .. ev.p)
+    end
+    settle(ev.p)
+    changed = true
+    return 'removed|'
+  end
+  if ev.x then return 'rejected|' .. ev.x end
+  local t = tick[ev.p]
+  local declared = t and t.s or upload_max
+  if t and ev.t and ev.t ~= t.t then
+    return 'rejected|stored as ' .. ev.t .. ', declared as ' .. t.t
+  end
+  local ctype = (t and t.t) or ev.t or ev.g
+  if not ctype then return 'rejected|its type is not allowed' end
+  if ev.s > declared then
+    return 'rejected|' .. ev.s .. ' bytes, more than the ' .. declared .. ' declared'
+  end
+  local why = quota(ev.p, ev.s, max_files, max_bytes)
+  if why then return 'rejected|' .. why end
+  local r = {s = ev.s, t = ctype, u = ev.u or now, e = ev.e, q = ev.q}
+  rec[ev.p] = r
+  redis.call('HSET', sess, 'f:' .. ev.p, cjson.encode(r))
+  if t then
+    tick[ev.p] = nil
+    redis.call('HDEL', sess, 't:' .. ev.p)
+  end
+  settle(ev.p)
+  changed = true
+  return 'recorded|'
+end
+
+for i = 1, n do out[i] = apply(cjson.decode(ARGV[5 + i])) end
+if changed then touch(ttl) end
+return out
