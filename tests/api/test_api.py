@@ -297,19 +297,41 @@ def test_a_redis_that_is_down_answers_503_quickly(local_env: dict[str, str], mak
     redis.stop()
 
 
-@pytest.mark.parametrize(
-    ("raw", "code"),
-    [
-        ("[" * 100_000 + "]" * 100_000, "invalid_json"),  # nesting deep enough to break a recursive parser
-        ('{"x": NaN}', "invalid_json"),  # NaN and Infinity are not JSON
-        ('{"x": -Infinity}', "invalid_json"),
-    ],
-)
-def test_hostile_json_is_a_400(api: Api, raw: str, code: str) -> None:
+HOSTILE_JSON = [
+    "[" * 100_000 + "]" * 100_000,  # nesting deep enough to break a recursive parser
+    '{"x": NaN}',  # NaN and Infinity are not JSON
+    '{"x": -Infinity}',
+    '{"x": 1e400}',  # overflows to infinity, which JSON cannot carry back
+    '{"x": [-1e400]}',
+    '{"x": "\\ud800"}',  # a lone surrogate: no UTF-8 for it
+    '{"\\udfff": 1}',
+    '{"x": {"y": "a\\udc00b"}}',
+    '{"x": ' + "9" * 5_000 + "}",  # past Python's int-from-string limit
+    '{"x": -' + "1" * 5_000 + "}",
+    "\ufeff{}",  # a byte order mark is not JSON
+]
+
+
+@pytest.mark.parametrize("raw", HOSTILE_JSON, ids=lambda raw: raw[:24])
+def test_hostile_json_is_a_400_on_every_route_with_a_body(api: Api, raw: str) -> None:
     sid, token = api.session()
-    for path in (f"/v1/sessions/{sid}/meta/doc", f"/v1/sessions/{sid}/uploads"):
-        answer = api("PUT" if "meta" in path else "POST", path, raw=raw, token=token)
-        assert (answer.status, answer.code) == (400, code)
+    for method, path in (
+        ("PUT", f"/v1/sessions/{sid}/meta/doc"),
+        ("POST", f"/v1/sessions/{sid}/uploads"),
+        ("POST", f"/v1/sessions/{sid}/uploads/none/complete"),
+    ):
+        answer = api(method, path, raw=raw, token=token)
+        assert (answer.status, answer.code) == (400, "invalid_json"), path
+        assert answer.body["error"]["message"]
+    assert api("GET", f"/v1/sessions/{sid}/meta/doc", token=token).code == "meta_not_found"
+
+
+def test_documents_keep_valid_surrogate_pairs_and_big_numbers(api: Api) -> None:
+    sid, token = api.session()
+    raw = '{"emoji": "\\ud83d\\ude00", "big": ' + "9" * 4_000 + ', "small": 1e-400, "x": 1.5e300}'
+    assert api("PUT", f"/v1/sessions/{sid}/meta/doc", raw=raw, token=token).status == 204
+    got = api("GET", f"/v1/sessions/{sid}/meta/doc", token=token).body
+    assert got == {"emoji": "\U0001f600", "big": int("9" * 4_000), "small": 0.0, "x": 1.5e300}
 
 
 def test_a_body_that_is_not_utf8_is_invalid_json(api: Api) -> None:
