@@ -100,6 +100,11 @@ def document(settings: Settings) -> dict[str, Any]:
                 "UploadRequest": {
                     "type": "object",
                     "required": ["path", "content_type", "size"],
+                    "examples": [
+                        {"path": "photos/user.png", "content_type": "image/png", "size": 1}
+                        for _ in ("image/png",)
+                        if "image/png" in settings.allowed_content_types
+                    ],
                     "additionalProperties": False,
                     "properties": {
                         "path": {**PARAMETERS[GREEDY]["schema"], "examples": ["photos/user.png"]},

@@ -33,6 +33,11 @@ PARAMETERS: Mapping[str, Mapping[str, Any]] = {
     },
 }
 
+#: Query parameters by name.
+QUERY: Mapping[str, Mapping[str, Any]] = {
+    "redirect": {"schema": {"type": "boolean"}, "description": "302 to the URL"},
+}
+
 #: What each error status means, with the codes a client may meet under it.
 ERRORS: Mapping[int, str] = {
     400: "Bad input (invalid_json, invalid_body, missing_field, unknown_field, invalid_session_id, invalid_path, "
@@ -154,6 +159,7 @@ ROUTES: tuple[Route, ...] = (
             Link("complete_upload", {**_IN_SESSION, "upload_id": "$response.body#/upload_id"}),
             Link("abort_upload", {**_IN_SESSION, "upload_id": "$response.body#/upload_id"}),
             Link("get_file", {**_IN_SESSION, GREEDY: "$request.body#/path"}),
+            Link("delete_file", {**_IN_SESSION, GREEDY: "$request.body#/path"}),
         ),
     ),
     Route(
@@ -225,11 +231,6 @@ ROUTES: tuple[Route, ...] = (
         SESSION_ERRORS,
     ),
 )
-
-#: Query parameters by name.
-QUERY: Mapping[str, Mapping[str, Any]] = {
-    "redirect": {"schema": {"type": "boolean"}, "description": "302 to the URL"},
-}
 
 
 def allowed_methods(path: str) -> list[str]:
