@@ -334,12 +334,38 @@ def test_documents_keep_valid_surrogate_pairs_and_big_numbers(api: Api) -> None:
     assert got == {"emoji": "\U0001f600", "big": int("9" * 4_000), "small": 0.0, "x": 1.5e300}
 
 
-def test_a_body_that_is_not_utf8_is_invalid_json(api: Api) -> None:
+NOT_UTF8 = [b"\xff\xfe{", b'{"x": "\xed\xa0\x80"}', b"\xef\xbb\xbf{}"]  # bad bytes, an encoded surrogate, a BOM
+
+
+@pytest.mark.parametrize("body", NOT_UTF8, ids=["bad", "surrogate", "bom"])
+def test_a_body_that_is_not_utf8_is_invalid_json_on_every_route(api: Api, body: bytes) -> None:
     sid, token = api.session()
-    event = http_api_event("PUT", f"/v1/sessions/{sid}/meta/doc", {"authorization": f"Bearer {token}"}, b"\xff\xfe{")
+    for method, path in (
+        ("PUT", f"/v1/sessions/{sid}/meta/doc"),
+        ("POST", f"/v1/sessions/{sid}/uploads"),
+        ("POST", f"/v1/sessions/{sid}/uploads/none/complete"),
+    ):
+        answer = api.runtime.handle_http(http_api_event(method, path, {"authorization": f"Bearer {token}"}, body))
+        assert answer["statusCode"] == 400, path
+        assert json.loads(answer["body"])["error"]["code"] == "invalid_json"
+
+
+def test_a_bad_base64_body_is_invalid_json(api: Api) -> None:
+    sid, token = api.session()
+    event = http_api_event("PUT", f"/v1/sessions/{sid}/meta/doc", {"authorization": f"Bearer {token}"}, b"{}")
+    event |= {"body": "not base64!", "isBase64Encoded": True}
     answer = api.runtime.handle_http(event)
-    assert answer["statusCode"] == 400
-    assert json.loads(answer["body"])["error"]["code"] == "invalid_json"
+    assert (answer["statusCode"], json.loads(answer["body"])["error"]["code"]) == (400, "invalid_json")
+
+
+def test_an_oversized_document_is_413_whatever_it_holds(local_env: dict[str, str], make_runtime: Any) -> None:
+    api = Api(make_runtime({**local_env, "META_MAX_BYTES": "100"}))
+    sid, token = api.session()
+    for raw in ('{"x": "' + "\\ud800" * 20 + '"}', "[" * 200, '{"x": ' + "9" * 200 + "}"):
+        answer = api("PUT", f"/v1/sessions/{sid}/meta/doc", raw=raw, token=token)
+        assert (answer.status, answer.code) == (413, "meta_too_large")
+    event = http_api_event("PUT", f"/v1/sessions/{sid}/meta/doc", {"authorization": f"Bearer {token}"}, b"\xff" * 101)
+    assert json.loads(api.runtime.handle_http(event)["body"])["error"]["code"] == "meta_too_large"
 
 
 @pytest.mark.parametrize("token", ["v1.é.x", "v1.\u0000.y", "ünïcode"])

@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hera_sessions.config import Settings
-from hera_sessions.http.routes import ERRORS, GREEDY, PARAMETERS, QUERY, ROUTES, Route, Schema
+from hera_sessions.core import keys
+from hera_sessions.http.routes import ERRORS, PARAMETERS, QUERY, ROUTES, SEGMENT, Route, Schema
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -58,6 +60,28 @@ def paths() -> dict[str, Any]:
     return out
 
 
+def _upload_request(settings: Settings) -> dict[str, Any]:
+    """One variant a content type, whose path must end in one of its extensions (``keys.check_type_fits``)."""
+    variants: list[dict[str, Any]] = []
+    for ctype in settings.allowed_content_types:
+        names = "|".join(re.escape(ext[1:]) for ext in keys.EXTENSIONS_BY_TYPE.get(ctype, ()))
+        if names:
+            path = {"pattern": f"^({SEGMENT}/)*{SEGMENT}\\.({names})$"}
+            variants.append({"properties": {"content_type": {"const": ctype}, "path": path}})
+    return {
+        "type": "object",
+        "required": ["path", "content_type", "size"],
+        "additionalProperties": False,
+        "properties": {
+            "path": {"type": "string", "maxLength": keys.MAX_PATH_BYTES, "examples": ["photos/user.png"]},
+            "content_type": {"type": "string", "enum": list(settings.allowed_content_types)},
+            "size": {"type": "integer", "minimum": 1, "maximum": settings.upload_max_bytes},
+            "method": {"type": "string", "enum": ["PUT", "POST"], "default": "PUT"},
+        },
+        **({"oneOf": variants} if variants else {}),
+    }
+
+
 def document(settings: Settings) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -97,22 +121,7 @@ def document(settings: Settings) -> dict[str, Any]:
                         "expires_at": {"type": "string", "format": "date-time"},
                     },
                 },
-                "UploadRequest": {
-                    "type": "object",
-                    "required": ["path", "content_type", "size"],
-                    "examples": [
-                        {"path": "photos/user.png", "content_type": "image/png", "size": 1}
-                        for _ in ("image/png",)
-                        if "image/png" in settings.allowed_content_types
-                    ],
-                    "additionalProperties": False,
-                    "properties": {
-                        "path": {**PARAMETERS[GREEDY]["schema"], "examples": ["photos/user.png"]},
-                        "content_type": {"type": "string", "enum": list(settings.allowed_content_types)},
-                        "size": {"type": "integer", "minimum": 1, "maximum": settings.upload_max_bytes},
-                        "method": {"type": "string", "enum": ["PUT", "POST"], "default": "PUT"},
-                    },
-                },
+                "UploadRequest": _upload_request(settings),
                 "UploadTicket": {
                     "type": "object",
                     "required": [

@@ -16,6 +16,8 @@ from typing import Any
 Schema = Mapping[str, Any]
 
 GREEDY = "path"  # the one parameter that spans several segments
+#: A folder or file name as documented (keys.check_path also takes names that start with a dot, but not . or ..).
+SEGMENT = "[A-Za-z0-9_-][A-Za-z0-9._-]*"
 
 
 def ref(name: str) -> Schema:
@@ -29,7 +31,7 @@ PARAMETERS: Mapping[str, Mapping[str, Any]] = {
     "name": {"schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}},
     GREEDY: {
         "description": "A file path inside the session, such as photos/user.png (percent-decoded once).",
-        "schema": {"type": "string", "maxLength": 256, "pattern": "^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"},
+        "schema": {"type": "string", "maxLength": 256, "pattern": f"^({SEGMENT}/)*{SEGMENT}$"},
     },
 }
 
