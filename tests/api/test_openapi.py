@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from openapi_spec_validator import validate
 
 from hera_sessions import config
 from hera_sessions.http.openapi import document
-from hera_sessions.http.routes import ROUTES, allowed_methods
+from hera_sessions.http.routes import GREEDY, PARAMETERS, ROUTES, allowed_methods
 
 METHODS = {"get", "put", "post", "delete", "patch"}
 
@@ -50,3 +51,15 @@ def test_allowed_methods_follow_the_route_set() -> None:
     assert allowed_methods(f"/v1/sessions/{sid}") == ["DELETE"]
     assert allowed_methods("/v1/sessions") == ["POST"]
     assert allowed_methods("/v1/sessions/x/y") == []
+
+
+def test_documented_patterns_are_the_ones_the_service_checks() -> None:
+    from hera_sessions.core import keys
+
+    assert PARAMETERS["session_id"]["schema"]["pattern"] == f"^{keys._SESSION_ID.pattern}$"
+    assert PARAMETERS["name"]["schema"]["pattern"] == f"^{keys._META_NAME.pattern}$"
+    documented = re.compile(PARAMETERS[GREEDY]["schema"]["pattern"])
+    for path in ("photos/user.png", "a", "a/b/c.d", "x-y_z/1.2.jpeg"):
+        assert documented.match(path) and keys.check_path(path) == path
+    for path in ("../x.png", "a//b", "/a", "a/./b", "a b", "ü.png"):
+        assert not documented.match(path)

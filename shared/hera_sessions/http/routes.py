@@ -79,6 +79,9 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """One operation: ``handler`` names the function in :mod:`.api`; ``errors`` are the error statuses it may
+    answer (meanings in :data:`ERRORS`); ``request`` is the JSON body's schema, if it takes one."""
+
     method: str
     path: str
     handler: str
