@@ -298,27 +298,75 @@ def test_a_redis_that_is_down_answers_503_quickly(local_env: dict[str, str], mak
     redis.stop()
 
 
-@pytest.mark.parametrize(
-    ("raw", "code"),
-    [
-        ("[" * 100_000 + "]" * 100_000, "invalid_json"),  # nesting deep enough to break a recursive parser
-        ('{"x": NaN}', "invalid_json"),  # NaN and Infinity are not JSON
-        ('{"x": -Infinity}', "invalid_json"),
-    ],
-)
-def test_hostile_json_is_a_400(api: Api, raw: str, code: str) -> None:
-    sid, token = api.session()
-    for path in (f"/v1/sessions/{sid}/meta/doc", f"/v1/sessions/{sid}/uploads"):
-        answer = api("PUT" if "meta" in path else "POST", path, raw=raw, token=token)
-        assert (answer.status, answer.code) == (400, code)
+HOSTILE_JSON = [
+    "[" * 100_000 + "]" * 100_000,  # nesting deep enough to break a recursive parser
+    '{"x": NaN}',  # NaN and Infinity are not JSON
+    '{"x": -Infinity}',
+    '{"x": 1e400}',  # overflows to infinity, which JSON cannot carry back
+    '{"x": [-1e400]}',
+    '{"x": "\\ud800"}',  # a lone surrogate: no UTF-8 for it
+    '{"\\udfff": 1}',
+    '{"x": {"y": "a\\udc00b"}}',
+    '{"x": ' + "9" * 5_000 + "}",  # past Python's int-from-string limit
+    '{"x": -' + "1" * 5_000 + "}",
+    "\ufeff{}",  # a byte order mark is not JSON
+]
 
 
-def test_a_body_that_is_not_utf8_is_invalid_json(api: Api) -> None:
+@pytest.mark.parametrize("raw", HOSTILE_JSON, ids=lambda raw: raw[:24])
+def test_hostile_json_is_a_400_on_every_route_with_a_body(api: Api, raw: str) -> None:
     sid, token = api.session()
-    event = http_api_event("PUT", f"/v1/sessions/{sid}/meta/doc", {"authorization": f"Bearer {token}"}, b"\xff\xfe{")
+    for method, path in (
+        ("PUT", f"/v1/sessions/{sid}/meta/doc"),
+        ("POST", f"/v1/sessions/{sid}/uploads"),
+        ("POST", f"/v1/sessions/{sid}/uploads/none/complete"),
+    ):
+        answer = api(method, path, raw=raw, token=token)
+        assert (answer.status, answer.code) == (400, "invalid_json"), path
+        assert answer.body["error"]["message"]
+    assert api("GET", f"/v1/sessions/{sid}/meta/doc", token=token).code == "meta_not_found"
+
+
+def test_documents_keep_valid_surrogate_pairs_and_big_numbers(api: Api) -> None:
+    sid, token = api.session()
+    raw = '{"emoji": "\\ud83d\\ude00", "big": ' + "9" * 4_000 + ', "small": 1e-400, "x": 1.5e300}'
+    assert api("PUT", f"/v1/sessions/{sid}/meta/doc", raw=raw, token=token).status == 204
+    got = api("GET", f"/v1/sessions/{sid}/meta/doc", token=token).body
+    assert got == {"emoji": "\U0001f600", "big": int("9" * 4_000), "small": 0.0, "x": 1.5e300}
+
+
+NOT_UTF8 = [b"\xff\xfe{", b'{"x": "\xed\xa0\x80"}', b"\xef\xbb\xbf{}"]  # bad bytes, an encoded surrogate, a BOM
+
+
+@pytest.mark.parametrize("body", NOT_UTF8, ids=["bad", "surrogate", "bom"])
+def test_a_body_that_is_not_utf8_is_invalid_json_on_every_route(api: Api, body: bytes) -> None:
+    sid, token = api.session()
+    for method, path in (
+        ("PUT", f"/v1/sessions/{sid}/meta/doc"),
+        ("POST", f"/v1/sessions/{sid}/uploads"),
+        ("POST", f"/v1/sessions/{sid}/uploads/none/complete"),
+    ):
+        answer = api.runtime.handle_http(http_api_event(method, path, {"authorization": f"Bearer {token}"}, body))
+        assert answer["statusCode"] == 400, path
+        assert json.loads(answer["body"])["error"]["code"] == "invalid_json"
+
+
+def test_a_bad_base64_body_is_invalid_json(api: Api) -> None:
+    sid, token = api.session()
+    event = http_api_event("PUT", f"/v1/sessions/{sid}/meta/doc", {"authorization": f"Bearer {token}"}, b"{}")
+    event |= {"body": "not base64!", "isBase64Encoded": True}
     answer = api.runtime.handle_http(event)
-    assert answer["statusCode"] == 400
-    assert json.loads(answer["body"])["error"]["code"] == "invalid_json"
+    assert (answer["statusCode"], json.loads(answer["body"])["error"]["code"]) == (400, "invalid_json")
+
+
+def test_an_oversized_document_is_413_whatever_it_holds(local_env: dict[str, str], make_runtime: Any) -> None:
+    api = Api(make_runtime({**local_env, "META_MAX_BYTES": "100"}))
+    sid, token = api.session()
+    for raw in ('{"x": "' + "\\ud800" * 20 + '"}', "[" * 200, '{"x": ' + "9" * 200 + "}"):
+        answer = api("PUT", f"/v1/sessions/{sid}/meta/doc", raw=raw, token=token)
+        assert (answer.status, answer.code) == (413, "meta_too_large")
+    event = http_api_event("PUT", f"/v1/sessions/{sid}/meta/doc", {"authorization": f"Bearer {token}"}, b"\xff" * 101)
+    assert json.loads(api.runtime.handle_http(event)["body"])["error"]["code"] == "meta_too_large"
 
 
 @pytest.mark.parametrize("token", ["v1.é.x", "v1.\u0000.y", "ünïcode"])

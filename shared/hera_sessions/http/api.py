@@ -1,5 +1,6 @@
-"""The v1 HTTP API: one routing table (Powertools' ``APIGatewayHttpResolver``, HTTP API payload v2) that every
-runtime serves — the Lambda API function, Cloud Functions, Azure Functions and the local server.
+"""The v1 HTTP API: the route set of :mod:`hera_sessions.http.routes` on Powertools' ``APIGatewayHttpResolver``
+(HTTP API payload v2), which every runtime serves: the Lambda API function, Cloud Functions, Azure Functions
+and the local server.
 
 Errors are mapped to HTTP here, once: a :class:`HeraError` becomes ``{"error": {"code", "message"}}`` with its
 status; anything unexpected becomes a 500 ``internal_error`` with no details (logged, never echoed).
@@ -7,9 +8,10 @@ status; anything unexpected becomes a 500 ``internal_error`` with no details (lo
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -23,34 +25,11 @@ from hera_sessions.core.errors import HeraError, InvalidInputError, MethodNotAll
 from hera_sessions.core.jsonio import load_json
 from hera_sessions.core.models import UploadRequest, iso
 from hera_sessions.core.service import SessionService
+from hera_sessions.http.routes import ROUTES, allowed_methods
 
 logger = logging.getLogger("hera_sessions.http.api")
 
 JSON = "application/json"
-SESSION = "/v1/sessions/<session_id>"
-
-#: The routing table: (method, rule, handler name). Rules use Powertools' ``<name>`` segments; ``.+`` is a
-#: greedy file path (``{path+}``), read from the raw path by :func:`_tail`.
-ROUTES: tuple[tuple[str, str, str], ...] = (
-    ("GET", "/health", "health"),
-    ("GET", "/openapi.json", "openapi"),
-    ("POST", "/v1/sessions", "create_session"),
-    ("DELETE", SESSION, "erase_session"),
-    ("POST", f"{SESSION}/uploads", "create_upload"),
-    ("POST", f"{SESSION}/uploads/<upload_id>/complete", "complete_upload"),
-    ("DELETE", f"{SESSION}/uploads/<upload_id>", "abort_upload"),
-    ("GET", f"{SESSION}/files", "list_files"),
-    ("GET", f"{SESSION}/files/.+", "get_file"),
-    ("DELETE", f"{SESSION}/files/.+", "delete_file"),
-    ("PUT", f"{SESSION}/meta/<name>", "put_meta"),
-    ("GET", f"{SESSION}/meta/<name>", "get_meta"),
-    ("DELETE", f"{SESSION}/meta/<name>", "delete_meta"),
-)
-_PATTERNS = [(method, re.compile("^" + re.sub(r"<\w+>", "[^/]+", rule) + "$")) for method, rule, _ in ROUTES]
-
-
-def allowed_methods(path: str) -> list[str]:
-    return sorted({method for method, pattern in _PATTERNS if pattern.match(path)})
 
 
 #: API answers carry tokens and signed URLs: never cached.
@@ -71,7 +50,7 @@ def _error(exc: HeraError, headers: dict[str, str] | None = None) -> Response[An
     return _json(exc.status, exc.to_body(), headers)
 
 
-def _object(raw: str | None, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+def _object(raw: bytes | None, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
     body = load_json(raw)
     if not isinstance(body, dict):
         raise InvalidInputError("The body must be a JSON object.", "invalid_body")
@@ -90,7 +69,7 @@ def _int(value: Any, name: str) -> int:
     return value
 
 
-def parse_upload_request(raw: str | None) -> UploadRequest:
+def parse_upload_request(raw: bytes | None) -> UploadRequest:
     body = _object(raw, {"path", "content_type", "size"}, {"method"})
     size = _int(body["size"], "size")
     if size <= 0:
@@ -103,7 +82,7 @@ def parse_upload_request(raw: str | None) -> UploadRequest:
     return UploadRequest(keys.check_path(body["path"]), body["content_type"], size, method.upper())  # type: ignore[arg-type]
 
 
-def parse_parts(raw: str | None) -> list[tuple[int, str]]:
+def parse_parts(raw: bytes | None) -> list[tuple[int, str]]:
     body = _object(raw, {"parts"})
     parts = body["parts"]
     if not isinstance(parts, list) or not parts:
@@ -142,10 +121,13 @@ def create_app(settings: Settings, service: Callable[[], SessionService]) -> API
         svc.authorize(session_id, app.current_event.headers.get("authorization"))
         return svc
 
-    def body() -> str | None:
+    def body() -> bytes:
+        """The raw body bytes (base64 undone); load_json checks they are UTF-8 JSON."""
+        event = app.current_event
+        raw = event.get("body") or ""
         try:
-            return app.current_event.decoded_body
-        except (UnicodeDecodeError, ValueError):  # not UTF-8, or a bad base64 body
+            return base64.b64decode(raw, validate=True) if event.is_base64_encoded else raw.encode("utf-8")
+        except (binascii.Error, UnicodeEncodeError):  # bad base64, or a str holding lone surrogates
             raise InvalidInputError("The body is not valid UTF-8 JSON.", "invalid_json") from None
 
     handlers: dict[str, Callable[..., Response[Any]]] = {}
@@ -212,7 +194,7 @@ def create_app(settings: Settings, service: Callable[[], SessionService]) -> API
 
     @handler
     def put_meta(session_id: str, name: str) -> Response[Any]:
-        authorized(session_id).put_meta(session_id, name, (body() or "").encode())
+        authorized(session_id).put_meta(session_id, name, body())
         return _empty()
 
     @handler
@@ -224,8 +206,8 @@ def create_app(settings: Settings, service: Callable[[], SessionService]) -> API
         authorized(session_id).delete_meta(session_id, name)
         return _empty()
 
-    for method, rule, name in ROUTES:
-        app.route(rule, method)(handlers[name])
+    for route in ROUTES:
+        app.route(route.rule, route.method)(handlers[route.handler])
 
     @app.exception_handler(HeraError)
     def hera_error(exc: HeraError) -> Response[Any]:

@@ -1,65 +1,88 @@
-"""The OpenAPI 3.1 document of the v1 API (served at ``GET /openapi.json``).
-
-Kept by hand beside the routing table: a test checks that both name the same routes and methods.
+"""The OpenAPI 3.1 document of the v1 API (served at ``GET /openapi.json``), rendered from the route set
+(:data:`hera_sessions.http.routes.ROUTES`) and the components below, which follow the settings.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hera_sessions.config import Settings
-
-_SESSION_ID = {
-    "name": "session_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{32}$"},
-}
-_PATH = {
-    "name": "path",
-    "in": "path",
-    "required": True,
-    "description": "A file path inside the session, such as photos/user.png (percent-decoded once).",
-    "schema": {"type": "string", "maxLength": 256, "pattern": "^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"},
-}
-_NAME = {
-    "name": "name",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-}
-_UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True, "schema": {"type": "string"}}
+from hera_sessions.core import keys
+from hera_sessions.http.routes import ERRORS, PARAMETERS, QUERY, ROUTES, SEGMENT, Route, Schema
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def _json(schema: Schema, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
-    words = {
-        400: "Bad input (invalid_path, invalid_json, missing_field, invalid_size, ...)",
-        401: "No token (missing_token)",
-        403: "A token or key that is not valid here (invalid_token, invalid_service_key)",
-        404: "Not found (session_not_found, file_not_found, meta_not_found, upload_not_found)",
-        405: "Method not allowed",
-        409: "Quota exceeded (quota_exceeded)",
-        410: "The session was erased (session_erased)",
-        413: "Too large (file_too_large, meta_too_large)",
-        415: "Content type not allowed (content_type_not_allowed)",
-        503: "A backend is unreachable (metadata_unavailable, storage_unavailable)",
+def _parameter(name: str, where: str) -> dict[str, Any]:
+    spec = (PARAMETERS if where == "path" else QUERY)[name]
+    return {"name": name, "in": where, **({"required": True} if where == "path" else {}), **spec}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for answer in route.answers:
+        responses[str(answer.status)] = (
+            _json(answer.schema, answer.description)
+            if answer.schema is not None
+            else {"description": answer.description}
+        )
+    if route.links:
+        first = str(route.answers[0].status)
+        responses[first]["links"] = {
+            link.handler: {"operationId": link.handler, "parameters": dict(link.parameters)} for link in route.links
+        }
+    for status in route.errors:
+        responses[str(status)] = _json(_ref("Error"), ERRORS[status])
+    operation: dict[str, Any] = {"operationId": route.handler, "summary": route.summary}
+    parameters = [_parameter(n, "path") for n in route.parameters] + [_parameter(n, "query") for n in route.query]
+    if parameters:
+        operation["parameters"] = parameters
+    if route.auth:
+        operation["security"] = [{"bearer": []}]
+    if route.request is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.request}}}
+    operation["responses"] = responses
+    return operation
+
+
+def paths() -> dict[str, Any]:
+    """The ``paths`` object: one entry a route template, one operation a route."""
+    out: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        out.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return out
+
+
+def _upload_request(settings: Settings) -> dict[str, Any]:
+    """One variant a content type, whose path must end in one of its extensions (``keys.check_type_fits``)."""
+    variants: list[dict[str, Any]] = []
+    for ctype in settings.allowed_content_types:
+        names = "|".join(re.escape(ext[1:]) for ext in keys.EXTENSIONS_BY_TYPE.get(ctype, ()))
+        if names:
+            path = {"pattern": f"^({SEGMENT}/)*{SEGMENT}\\.({names})$"}
+            variants.append({"properties": {"content_type": {"const": ctype}, "path": path}})
+    return {
+        "type": "object",
+        "required": ["path", "content_type", "size"],
+        "additionalProperties": False,
+        "properties": {
+            "path": {"type": "string", "maxLength": keys.MAX_PATH_BYTES, "examples": ["photos/user.png"]},
+            "content_type": {"type": "string", "enum": list(settings.allowed_content_types)},
+            "size": {"type": "integer", "minimum": 1, "maximum": settings.upload_max_bytes},
+            "method": {"type": "string", "enum": ["PUT", "POST"], "default": "PUT"},
+        },
+        **({"oneOf": variants} if variants else {}),
     }
-    return {str(s): _json(_ref("Error"), words[s]) for s in statuses}
-
-
-_SESSION_ERRORS = (400, 401, 403, 404, 410, 503)
 
 
 def document(settings: Settings) -> dict[str, Any]:
-    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -98,17 +121,7 @@ def document(settings: Settings) -> dict[str, Any]:
                         "expires_at": {"type": "string", "format": "date-time"},
                     },
                 },
-                "UploadRequest": {
-                    "type": "object",
-                    "required": ["path", "content_type", "size"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "path": {"type": "string", "examples": ["photos/user.png"]},
-                        "content_type": {"type": "string", "enum": list(settings.allowed_content_types)},
-                        "size": {"type": "integer", "minimum": 1, "maximum": settings.upload_max_bytes},
-                        "method": {"type": "string", "enum": ["PUT", "POST"], "default": "PUT"},
-                    },
-                },
+                "UploadRequest": _upload_request(settings),
                 "UploadTicket": {
                     "type": "object",
                     "required": [
@@ -146,14 +159,17 @@ def document(settings: Settings) -> dict[str, Any]:
                 "CompleteRequest": {
                     "type": "object",
                     "required": ["parts"],
+                    "additionalProperties": False,
                     "properties": {
                         "parts": {
                             "type": "array",
+                            "minItems": 1,
                             "items": {
                                 "type": "object",
                                 "required": ["part_number", "etag"],
+                                "additionalProperties": False,
                                 "properties": {
-                                    "part_number": {"type": "integer"},
+                                    "part_number": {"type": "integer", "minimum": 1, "maximum": 10_000},
                                     "etag": {"type": "string"},
                                 },
                             },
@@ -186,132 +202,5 @@ def document(settings: Settings) -> dict[str, Any]:
                 },
             },
         },
-        "paths": {
-            "/health": {
-                "get": {
-                    "summary": "Storage and metadata checks",
-                    "responses": {
-                        "200": _json({"type": "object"}, "Healthy"),
-                        "503": _json({"type": "object"}, "A backend is unreachable"),
-                    },
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "responses": {"200": _json({"type": "object"}, "OpenAPI")},
-                }
-            },
-            "/v1/sessions": {
-                "post": {
-                    "summary": "Create a session (with a service key)",
-                    "security": bearer,
-                    "responses": {"201": _json(_ref("Session"), "Created"), **_errors(401, 403, 503)},
-                }
-            },
-            "/v1/sessions/{session_id}": {
-                "parameters": [_SESSION_ID],
-                "delete": {
-                    "summary": "Erase the session: every object, record and document",
-                    "security": bearer,
-                    "responses": {"204": {"description": "Erased"}, **_errors(*_SESSION_ERRORS)},
-                },
-            },
-            "/v1/sessions/{session_id}/uploads": {
-                "parameters": [_SESSION_ID],
-                "post": {
-                    "summary": "Get a presigned upload (PUT, form POST, or a large-file protocol)",
-                    "security": bearer,
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref("UploadRequest")}},
-                    },
-                    "responses": {
-                        "201": _json(_ref("UploadTicket"), "Upload ticket"),
-                        **_errors(*_SESSION_ERRORS, 409, 413, 415),
-                    },
-                },
-            },
-            "/v1/sessions/{session_id}/uploads/{upload_id}/complete": {
-                "parameters": [_SESSION_ID, _UPLOAD_ID],
-                "post": {
-                    "summary": "Complete a large-file upload with its parts' ETags",
-                    "security": bearer,
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref("CompleteRequest")}},
-                    },
-                    "responses": {"200": _json({"type": "object"}, "Completed"), **_errors(*_SESSION_ERRORS)},
-                },
-            },
-            "/v1/sessions/{session_id}/uploads/{upload_id}": {
-                "parameters": [_SESSION_ID, _UPLOAD_ID],
-                "delete": {
-                    "summary": "Abort a large-file upload",
-                    "security": bearer,
-                    "responses": {"204": {"description": "Aborted"}, **_errors(*_SESSION_ERRORS)},
-                },
-            },
-            "/v1/sessions/{session_id}/files": {
-                "parameters": [_SESSION_ID],
-                "get": {
-                    "summary": "List the session's files (from metadata, never by listing the bucket)",
-                    "security": bearer,
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {"files": {"type": "array", "items": _ref("File")}},
-                            },
-                            "Files",
-                        ),
-                        **_errors(*_SESSION_ERRORS),
-                    },
-                },
-            },
-            "/v1/sessions/{session_id}/files/{path}": {
-                "parameters": [_SESSION_ID, _PATH],
-                "get": {
-                    "summary": "A signed download URL for one file",
-                    "security": bearer,
-                    "parameters": [
-                        {
-                            "name": "redirect",
-                            "in": "query",
-                            "schema": {"type": "boolean"},
-                            "description": "302 to the URL",
-                        }
-                    ],
-                    "responses": {
-                        "200": _json(_ref("Download"), "Download"),
-                        "302": {"description": "Redirect to the signed URL"},
-                        **_errors(*_SESSION_ERRORS),
-                    },
-                },
-                "delete": {
-                    "summary": "Delete one file (object and record)",
-                    "security": bearer,
-                    "responses": {"204": {"description": "Deleted"}, **_errors(*_SESSION_ERRORS)},
-                },
-            },
-            "/v1/sessions/{session_id}/meta/{name}": {
-                "parameters": [_SESSION_ID, _NAME],
-                "put": {
-                    "summary": "Store a JSON document (user_profile, conversation, ...)",
-                    "security": bearer,
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
-                    "responses": {"204": {"description": "Stored"}, **_errors(*_SESSION_ERRORS, 413)},
-                },
-                "get": {
-                    "summary": "Read a JSON document",
-                    "security": bearer,
-                    "responses": {"200": _json({}, "The document"), **_errors(*_SESSION_ERRORS)},
-                },
-                "delete": {
-                    "summary": "Delete a JSON document",
-                    "security": bearer,
-                    "responses": {"204": {"description": "Deleted"}, **_errors(*_SESSION_ERRORS)},
-                },
-            },
-        },
+        "paths": paths(),
     }

@@ -1,0 +1,103 @@
+"""Schemathesis over GET /openapi.json against the real local server (a subprocess): every phase, and no
+answer may be a server error.
+
+Bounded for a 2-core machine: a fixed seed and a cap on examples per operation. Requests carry a service key,
+which may act on any session: stateful sequences erase the sessions they create, and the hooks
+(:mod:`tests.fuzz.hooks`) aim well-formed session ids at one real session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "fuzz-service-key"
+SEED = 20261202
+MAX_EXAMPLES = 30
+
+pytestmark = pytest.mark.fuzz
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "shared"),
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "STORAGE_MODE": "local",
+        "SESSION_TYPE": "local",
+        "SESSIONS_DIR": str(tmp_path / "sessions"),
+        "TOKEN_SECRET": "fuzz-token-secret",
+        "SERVICE_API_KEYS": KEY,
+        "SESSION_MAX_FILES": "1000",
+        "SESSION_MAX_BYTES": str(10**12),
+    }
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hera_sessions.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for_port(port, proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def _session(base: str) -> str:
+    request = urllib.request.Request(f"{base}/v1/sessions", method="POST", headers={"Authorization": f"Bearer {KEY}"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return str(json.load(answer)["session_id"])
+
+
+def test_no_request_makes_a_server_error(server: str, tmp_path: Path) -> None:
+    known = tmp_path / "known.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "shared")]),
+        "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks",
+        "FUZZ_SESSION_ID": _session(server),
+        "FUZZ_KNOWN_LOG": str(known),
+    }
+    command = [
+        str(Path(sys.executable).with_name("st")),
+        "run",
+        f"{server}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "2",
+        "--header",
+        f"Authorization: Bearer {KEY}",
+        "--request-timeout",
+        "10",
+        "--no-color",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path / "report"),
+    ]
+    run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stdout[-20_000:] + run.stderr[-5_000:]
+    if known.exists():  # the local server's own failures (tests/fuzz/hooks.py): reported, not fixed here
+        warnings.warn("local server: " + "; ".join(sorted(set(known.read_text().splitlines()))), stacklevel=1)
