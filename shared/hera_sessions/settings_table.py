@@ -137,9 +137,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CLOUD_STORAGE_TYPE", "cloud_storage_type", OneOf(("s3", "gcs", "azure")), None, "core",
             "`s3`, `gcs` or `azure` (required in cloud mode)", required_by="cloud"),
     Setting("SESSIONS_DIR", "sessions_dir", FilePath(), "./tmp/user_sessions", "local",
-            "local mode: objects in `objects/`, metadata in `meta/`"),
+            "local mode: objects in `objects/`, the embedded metadata server's data in `redis/`"),
     Setting("SESSION_TYPE", "session_type", OneOf(("local", "redis")), "local", "core",
-            "`local` or `redis`; cloud mode requires `redis` and refuses to start otherwise",
+            "`local` (an embedded Redis under `SESSIONS_DIR`) or `redis` (`REDIS_URL`); cloud mode requires `redis` "
+            "and refuses to start otherwise",
             shown_default="`local` in local mode"),
     Setting("REDIS_URL", "redis_url", _STR, None, "redis",
             "`redis://`, `rediss://` (TLS), with a password (`redis://:pw@host:6379/0`); add `?cluster=true` for "

@@ -16,7 +16,6 @@ from typing import Any
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis import Case, HookContext, Response
-from schemathesis.core.failures import Failure
 
 SESSION_ID = os.environ.get("FUZZ_SESSION_ID", "")
 _WELL_FORMED = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -48,19 +47,3 @@ def flatmap_body(context: HookContext, body: Any) -> st.SearchStrategy[Any]:
 def after_call(context: HookContext, case: Case[Any], response: Response) -> None:
     if case.operation.label == "POST /v1/sessions" and response.status_code == 201:
         _CREATED.add(response.json()["session_id"])
-
-
-#: Server errors of the local HTTP server itself (``runtimes/local/server.py``, being replaced), not of the
-#: API: http.server answers 501 (an HTML page) to a method it has no ``do_`` handler for (TRACE, QUERY, ...).
-#: Kept out of the verdict, and written to ``FUZZ_KNOWN_LOG`` so the test reports them.
-_KNOWN_LOG = os.environ.get("FUZZ_KNOWN_LOG")
-
-
-@schemathesis.hook
-def filter_failure(context: HookContext, failure: Failure, case: Case[Any], response: Response) -> bool:
-    if response.status_code == 501 and "Unsupported method" in response.text:
-        if _KNOWN_LOG:
-            with open(_KNOWN_LOG, "a") as log:
-                log.write(f"{response.request.method} answered 501 (http.server has no do_{response.request.method})\n")
-        return False
-    return True
