@@ -14,6 +14,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 import requests
@@ -130,7 +131,7 @@ def test_the_core_flow_through_start_api(api_url: str, lambda_client: Any, queue
 
     # the storage event: S3 -> SQS -> the storage-event function in its container
     event = queue.receive()  # moto's s3:TestEvent (from configuring the notification) too: the function skips it
-    keys = [b["Records"][0]["s3"]["object"]["key"] for b in queue.bodies(event) if "Records" in b]
+    keys = [unquote_plus(b["Records"][0]["s3"]["object"]["key"]) for b in queue.bodies(event) if "Records" in b]
     assert keys == [f"sessions/{sid}/photos/user.png"]
     invoked = lambda_client.invoke(FunctionName="StorageEventsFunction", Payload=json.dumps(event).encode())
     answer = json.loads(invoked["Payload"].read())
