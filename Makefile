@@ -11,11 +11,12 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test lint typecheck pytest install tools sam-check bench bench-quick lock clean gcp-package
+.PHONY: help dev test lint typecheck pytest install tools sam-check sam-local bench bench-quick lock clean gcp-package
 
 help:
 	@echo "make dev    run hera-sessions locally on http://127.0.0.1:$${PORT:-3000} (files on disk, metadata on an embedded Redis it starts)"
 	@echo "make test   install everything the tests need, then lint, type-check and run the tests"
+	@echo "make sam-local  the functions in a Lambda runtime under Docker (sam local; part of make test)"
 	@echo "make bench  run the benchmarks (bench/), print a table, write bench/results.json"
 	@echo "           (make bench-quick: small counts, under a minute; the figures are only indicative)"
 
@@ -55,11 +56,15 @@ pytest: $(STAMP) tools
 sam-check: $(STAMP)
 	scripts/check-sam.sh
 
+# Both functions in a real Lambda runtime (sam local invoke / start-api / start-lambda, Docker): docs/aws.md.
+sam-local: $(STAMP) tools
+	scripts/sam-local.sh
+
 # The Cloud Functions source folder gcp/dist/ (main.py, requirements.txt, hera_sessions): see docs/gcp.md.
 gcp-package:
 	scripts/gcp-package.sh
 
-test: lint typecheck sam-check pytest
+test: lint typecheck sam-check pytest sam-local
 
 bench: $(STAMP) tools
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -1,0 +1,239 @@
+"""The functions in a real Lambda runtime through `sam local`: run by ``make sam-local`` (scripts/sam-local.sh).
+
+That script provides Docker, the base image and a ``sam build`` output, and names them in ``HERA_SAM_LOCAL_*``;
+without them (a plain ``pytest``) nothing here is collected. moto and redis-server listen on the Docker bridge's
+gateway address, where the containers reach this machine; ``env.json`` is rewritten to point there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+if not os.environ.get("HERA_SAM_LOCAL_BUILD"):
+    collect_ignore_glob = ["test_*.py"]
+
+REGION = "ap-northeast-1"
+BUCKET = "hera-sessions-dev-example"  # the bucket events/ names
+SERVICE_KEY = "dev-service-key"  # the key events/ use (env.json)
+ORIGIN = "http://localhost:5173"
+INIT_DURATION = re.compile(r"Init Duration: ([0-9.]+) ms")
+DURATION = re.compile(r"(?<!Init )Duration: ([0-9.]+) ms")
+#: Every figure measured in this run, printed at the end (docs/performance.md).
+MEASURED: dict[str, list[float]] = {}
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening on {host}:{port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@dataclass
+class Local:
+    """What one `make sam-local` run made: the servers on the gateway and the settings of the functions."""
+
+    gateway: str
+    build: Path
+    image: str
+    arch: str
+    redis_url: str
+    moto_url: str
+    env_file: Path
+    workdir: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def template(self) -> Path:
+        return self.build / "template.yaml"
+
+    def sam_args(self) -> list[str]:
+        """What every `sam local` command takes: the built template, our image, the host's architecture."""
+        return [
+            "--template",
+            str(self.template),
+            "--invoke-image",
+            self.image,
+            "--skip-pull-image",
+            "--parameter-overrides",
+            f"Architecture={self.arch}",
+            "--env-vars",
+            str(self.env_file),
+            "--region",
+            REGION,
+        ]
+
+    def settings(self) -> dict[str, str]:
+        """The functions' settings (env.json as rewritten), for a Runtime in this process."""
+        params: dict[str, str] = json.loads(self.env_file.read_text())["Parameters"]
+        return {**params, "AWS_REGION": REGION}
+
+
+def sam_env() -> dict[str, str]:
+    """The environment of every `sam` process: dummy credentials (moto takes any), no profile, no telemetry."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "SAM_CLI_TELEMETRY": "0",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    gateway = os.environ["HERA_SAM_LOCAL_GATEWAY"]
+    workdir = tmp_path_factory.mktemp("samlocal")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        redis_port = _free_port(gateway)
+        redis_bin = shutil.which("redis-server")
+        assert redis_bin, "redis-server is not on PATH (make tools installs it)"
+        redis = subprocess.Popen(
+            [redis_bin, "--bind", gateway, "--port", str(redis_port), "--save", "", "--appendonly", "no",
+             "--protected-mode", "no", "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        procs.append(redis)
+        moto_port = _free_port(gateway)
+        moto = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", gateway, "-p", str(moto_port)],
+            env={**sam_env(), "MOTO_DISABLE_GLOBAL_CORS": "true"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(moto)
+        _wait_for(gateway, redis_port, redis, 15)
+        _wait_for(gateway, moto_port, moto, 30)
+        env = json.loads((ROOT / "env.json").read_text())
+        env["Parameters"]["REDIS_URL"] = f"redis://{gateway}:{redis_port}/0"
+        env["Parameters"]["AWS_ENDPOINT_URL_S3"] = f"http://{gateway}:{moto_port}"
+        env_file = workdir / "env.json"
+        env_file.write_text(json.dumps(env, indent=2))
+        yield Local(
+            gateway=gateway,
+            build=Path(os.environ["HERA_SAM_LOCAL_BUILD"]),
+            image=os.environ["HERA_SAM_LOCAL_IMAGE"],
+            arch=os.environ["HERA_SAM_LOCAL_ARCH"],
+            redis_url=env["Parameters"]["REDIS_URL"],
+            moto_url=env["Parameters"]["AWS_ENDPOINT_URL_S3"],
+            env_file=env_file,
+            workdir=workdir,
+            procs=procs,
+        )
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def s3(local: Local) -> Any:
+    """A boto3 S3 client on moto, and the bucket events/ name (CORS for the demo page's origin)."""
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        region_name=REGION,
+        endpoint_url=local.moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    from tests.aws.conftest import cors_rules
+
+    client.put_bucket_cors(Bucket=BUCKET, CORSConfiguration={"CORSRules": cors_rules((ORIGIN,))})
+    return client
+
+
+@dataclass
+class Invoked:
+    """One `sam local invoke`: the function's answer and what SAM reported."""
+
+    answer: Any
+    init_ms: float | None
+    duration_ms: float | None
+    log: str
+
+
+def sam_invoke(local: Local, function: str, event: Path) -> Invoked:
+    """``sam local invoke FUNCTION -e EVENT`` in a fresh container (a cold start); its answer is stdout's JSON."""
+    started = time.monotonic()
+    done = subprocess.run(
+        ["sam", "local", "invoke", function, "-e", str(event), *local.sam_args()],
+        env=sam_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, f"sam local invoke {function} -e {event.name}: exit {done.returncode}\n{done.stderr}"
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines, f"sam local invoke {function} -e {event.name} answered nothing\n{done.stderr}"
+    answer = json.loads(lines[-1])
+    init = INIT_DURATION.search(done.stderr)
+    duration = DURATION.search(done.stderr)
+    invoked = Invoked(
+        answer, float(init.group(1)) if init else None, float(duration.group(1)) if duration else None, done.stderr
+    )
+    if invoked.init_ms is not None:
+        MEASURED.setdefault(f"{function} Init Duration, as SAM reports it (ms)", []).append(invoked.init_ms)
+    if invoked.duration_ms is not None:
+        MEASURED.setdefault(f"{function} Duration of the first event in a fresh container (ms)", []).append(
+            invoked.duration_ms
+        )
+    MEASURED.setdefault(f"{function} sam local invoke, whole command (s)", []).append(round(elapsed, 2))
+    return invoked
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not MEASURED:
+        return
+    terminalreporter.section("sam local: measured")
+    for name, values in sorted(MEASURED.items()):
+        ordered = sorted(values)
+        median = ordered[len(ordered) // 2]
+        terminalreporter.write_line(f"{name}: n={len(values)} median={median:g} min={ordered[0]:g} max={ordered[-1]:g}")
