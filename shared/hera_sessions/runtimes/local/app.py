@@ -99,9 +99,9 @@ def allowed_methods(path: str) -> list[str]:
     """What the route at ``path`` serves (the ``Allow`` header of a 405)."""
     if is_object_path(path):
         return list(OBJECT_METHODS)
-    from hera_sessions.http import api
+    from hera_sessions.http import routes
 
-    methods = api.allowed_methods(path)
+    methods = routes.allowed_methods(path)
     if is_page_path(path):
         methods = sorted({*methods, *PAGE_METHODS})
     return [*methods, "OPTIONS"] if methods else ["GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE"]
