@@ -966,10 +966,12 @@ export class HeraSessionsClient {
     };
     path ??= await pick();
 
+    let withNewFields = false;
     const ask = (at) => {
       const request = { path: at, content_type: type, size: total };
       if (method) request.method = method;
-      if (!this.#oldServer) {
+      withNewFields = !this.#oldServer;
+      if (withNewFields) {
         if (recordName) request.name = recordName;
         request.content_md5 = contentMd5;
         if (overwrite) request.overwrite = true;
@@ -980,7 +982,7 @@ export class HeraSessionsClient {
     try {
       ticket = await ask(path);
     } catch (err) {
-      if (err?.code === "unknown_field" && !this.#oldServer) {
+      if (err?.code === "unknown_field" && withNewFields) {
         // A server without issue 11: send what it knows (the path is still fresh, the bytes still clean).
         this.#oldServer = true;
         ticket = await ask(path);
