@@ -429,24 +429,26 @@ describe("upload: names, paths, MD5, location", () => {
 
   it("a taken path (409 file_exists) makes it pick another and try once more; the listing is read once", async () => {
     const api = fakeApi({ existing: ["photos/old.jpg"] });
-    const { XHR } = fakeXhr();
-    const c = client(api.fetch, XHR);
+    let lists = 0;
     let first = true;
-    const real = api.fetch;
     const fetch = async (url, init) => {
+      if (init.method === "GET" && new URL(url).pathname === `${base}/files`) lists += 1;
       // Another tab takes the first path picked, after this client listed the files.
       if (first && init.method === "POST") {
         first = false;
         const { path } = JSON.parse(init.body);
         api.files.set(path, { path, size: 1 });
       }
-      return real(url, init);
+      return api.fetch(url, init);
     };
-    const record = await client(fetch, XHR).upload(new File(["x"], "a.jpg", { type: "image/jpeg" }));
+    const c = client(fetch, fakeXhr().XHR);
+    const record = await c.upload(new File(["x"], "a.jpg", { type: "image/jpeg" }));
     assert.equal(api.requests.length, 2);
     assert.notEqual(api.requests[0].path, api.requests[1].path);
     assert.equal(record.path, api.requests[1].path);
-    assert.ok(c);
+    await c.upload(new File(["y"], "a.jpg", { type: "image/jpeg" }));
+    assert.equal(lists, 1);
+    assert.ok(!api.requests.slice(1).some((r) => r.path === "photos/old.jpg"));
   });
 
   it("an explicit path that is taken fails with file_exists; overwrite: true replaces it", async () => {

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Request, expect
 
 from hera_sessions.core.models import FileRecord
 from tests.browser.conftest import (
@@ -111,10 +111,15 @@ def test_the_records_carry_each_picked_name_and_the_md5_of_the_bytes_sent(
 ) -> None:
     site = start_site()
     ui = demo(site.url).open(site.url + "/")
+    puts: list[Request] = []
+    ui.page.on("request", lambda r: puts.append(r) if r.method == "PUT" and "/local-storage/" in r.url else None)
 
     ui.pick_payloads(*family)
     ui.wait_for_uploads(4)
 
+    # each PUT carried the ticket's "only if new" condition and the MD5 of its own bytes
+    sent = sorted((r.all_headers().get("content-md5"), r.all_headers().get("if-none-match")) for r in puts)
+    assert sent == sorted((md5_base64(photo.data), "*") for photo in family)
     records = ui.records()
     assert sorted(r["name"] for r in records) == sorted(NAMES)
     by_md5 = {md5_base64(photo.data): photo.name for photo in family}
