@@ -6,7 +6,7 @@
  * `session` is `{session_id, token, expires_at?}` made by the app's backend with its service key (where the
  * API takes no sessions from browsers); without it the page creates its own (local mode, no service keys).
  */
-import { HeraSessionsClient, formatBytes, safePath } from "./hera-sessions.js";
+import { HeraSessionsClient, formatBytes } from "./hera-sessions.js";
 
 const config = readConfig();
 const STORAGE_KEY = `hera-sessions:session:${config.baseUrl}`;
@@ -34,6 +34,8 @@ let renewal = null;
 const inFlight = new Set();
 /** The session the app's backend handed over in HERA_CONFIG, until it is used. */
 let handedSession = config.session;
+/** path → the name it was picked under (for servers whose records carry no `name` yet). */
+const pickedNames = new Map();
 
 function readConfig() {
   const given = /** @type {any} */ (window).HERA_CONFIG ?? {};
@@ -202,17 +204,30 @@ function clearGallery() {
   updateEmpty();
 }
 
+/** The name a person knows a file by: the picked name from the record, else as picked here, else the path's last part. */
+function nameOf(record) {
+  return record.name || pickedNames.get(record.path) || String(record.path).split("/").pop();
+}
+
+/** "12.1 KB · 64 × 40" (the dimensions when the record has them). */
+function details(record) {
+  const size = formatBytes(record.size);
+  return record.width && record.height ? `${size} · ${record.width} × ${record.height}` : size;
+}
+
 /** Show (or refresh) a photo; `record` may lack a URL, which is then fetched. */
-function showPhoto(record, { first = true } = {}) {
+function showPhoto(record, { first = true, locationRemoved = false } = {}) {
+  const name = nameOf(record);
   const item = document.createElement("li");
   item.className = "photo";
   item.dataset.testid = "gallery-item";
   item.dataset.path = record.path;
+  item.dataset.name = name;
 
   const frame = document.createElement("div");
   frame.className = "thumb";
   const img = document.createElement("img");
-  img.alt = record.path;
+  img.alt = name;
   img.loading = "lazy";
   img.decoding = "async";
   let refreshed = false;
@@ -234,19 +249,29 @@ function showPhoto(record, { first = true } = {}) {
 
   const caption = document.createElement("div");
   caption.className = "caption";
-  const path = document.createElement("span");
-  path.className = "path";
-  path.textContent = record.path;
+  const title = document.createElement("span");
+  title.className = "name";
+  title.dataset.testid = "photo-name";
+  title.textContent = name;
+  title.title = name;
   const size = document.createElement("span");
   size.className = "size";
-  size.textContent = formatBytes(record.size);
-  caption.append(path, size);
+  size.dataset.testid = "photo-details";
+  size.textContent = details(record);
+  caption.append(title, size);
+  if (locationRemoved || record.location === "stripped") {
+    const note = document.createElement("span");
+    note.className = "location";
+    note.dataset.testid = "location-removed";
+    note.textContent = "Location removed";
+    caption.append(note);
+  }
 
   const remove = document.createElement("button");
   remove.type = "button";
   remove.className = "delete";
   remove.textContent = "Delete";
-  remove.setAttribute("aria-label", `Delete ${record.path}`);
+  remove.setAttribute("aria-label", `Delete ${name}`);
   remove.addEventListener("click", () => deletePhoto(item, remove));
 
   item.append(frame, caption, remove);
@@ -267,14 +292,15 @@ function showPhoto(record, { first = true } = {}) {
 }
 
 async function deletePhoto(item, button) {
-  const path = item.dataset.path;
+  const path = /** @type {string} */ (item.dataset.path);
+  const name = item.dataset.name ?? path;
   clearErrors();
   button.disabled = true;
   try {
     await /** @type {HeraSessionsClient} */ (client).deleteFile(path);
   } catch (err) {
     if (err?.status !== 404) {
-      showError(`Could not delete “${path}”. ${describe(err)}`);
+      showError(`Could not delete “${name}”. ${describe(err)}`);
       button.disabled = false;
       return;
     }
@@ -283,7 +309,8 @@ async function deletePhoto(item, button) {
   const next = item.nextElementSibling ?? item.previousElementSibling;
   item.remove();
   updateEmpty();
-  say(`Deleted ${path}.`);
+  pickedNames.delete(path);
+  say(`Deleted ${name}.`);
   /** @type {HTMLElement} */ (next?.querySelector("button.delete") ?? els.galleryHeading).focus();
 }
 
@@ -299,11 +326,12 @@ async function loadGallery() {
 // ---------------------------------------------------------------------------------------------------------
 // Uploads
 
-function uploadRow(file, path) {
+function uploadRow(file) {
   const row = document.createElement("li");
   row.className = "upload";
   row.dataset.testid = "upload-row";
-  row.dataset.path = path;
+  row.dataset.name = file.name;
+  row.dataset.path = ""; // known once the client has picked it
   row.dataset.status = "uploading";
 
   const name = document.createElement("span");
@@ -334,21 +362,15 @@ function uploadRow(file, path) {
 }
 
 async function uploadOne(file) {
-  let path;
-  try {
-    path = safePath(file);
-  } catch (err) {
-    showError(describe(err, file.name));
-    return false;
-  }
-  const { progress, cancel, setStatus } = uploadRow(file, path);
+  const { row, progress, cancel, setStatus } = uploadRow(file);
   const controller = new AbortController();
   inFlight.add(controller);
   cancel.addEventListener("click", () => controller.abort());
   try {
+    // The client picks a fresh path for each file (two "image.jpg" never share one), sends the name as picked,
+    // and removes location metadata first.
     const record = await withSession((c) =>
       c.upload(file, {
-        path,
         method: /** @type {any} */ (config.method),
         signal: controller.signal,
         onProgress: ({ loaded, total }) => {
@@ -357,9 +379,11 @@ async function uploadOne(file) {
         },
       }),
     );
+    row.dataset.path = record.path;
+    pickedNames.set(record.path, record.name || file.name);
     progress.value = progress.max;
     setStatus("done", record.recorded ? "Uploaded" : "Uploaded (still being processed)");
-    showPhoto(record);
+    showPhoto(record, { locationRemoved: record.sent?.location === "stripped" });
     return true;
   } catch (err) {
     const text = describe(err, file.name);

@@ -54,11 +54,25 @@ export interface DownloadInfo extends FileRecord {
   expires_at: string;
 }
 
+/** What upload() did with location metadata: "unchecked" for types it cannot read (HEIC, AVIF, GIF, ...). */
+export type LocationHandling = "none" | "stripped" | "unchecked";
+
+/** What upload() sent: the bytes after location metadata was removed. */
+export interface SentFile {
+  size: number;
+  /** base64 MD5 of exactly the bytes sent (also sent as the request's `content_md5`). */
+  content_md5: string;
+  location: LocationHandling;
+  /** What was removed: "exif-gps" (the GPS IFD), "exif" (unreadable EXIF, dropped whole), "xmp", "iptc". */
+  removed: string[];
+}
+
 export interface UploadResult extends FileRecord {
   /** false when the upload's bytes are stored but the service had not recorded the file yet. */
   recorded: boolean;
   url?: string;
   expires_at?: string;
+  sent: SentFile;
 }
 
 export interface UploadProgress {
@@ -67,8 +81,19 @@ export interface UploadProgress {
 }
 
 export interface UploadOptions {
-  /** Where the file goes in the session, e.g. "photos/user.png" (default: safePath(file)). */
+  /**
+   * Where the file goes in the session, e.g. "photos/user.png". Default: a fresh path no file of the session has,
+   * uniquePath(file, {prefix: folder}); with it, a 409 file_exists makes upload() pick another and retry once.
+   */
   path?: string;
+  /** The folder of the paths upload() picks (default "photos/"). */
+  folder?: string;
+  /** The name to record (default: displayName(file.name)). */
+  name?: string;
+  /** Replace a file already at `path` (default false: the server answers 409 file_exists). */
+  overwrite?: boolean;
+  /** Send the file as it is, location metadata included (default false). */
+  keepLocation?: boolean;
   /** Default: the file's type, else the type its extension implies. */
   contentType?: string;
   /** Ask for a PUT (default) or an HTML-form POST upload; the server may pick multipart for big files. */
@@ -132,6 +157,49 @@ export declare function safePath(
   prefix?: string,
   contentType?: string,
 ): string;
+
+export declare const MAX_NAME_BYTES: 255;
+export declare const MD5_CHUNK_BYTES: number;
+
+/** An ASCII slug of a name's stem ("Crème brûlée (2)" → "creme-brulee-2", "祖母" → ""). */
+export declare function asciiSlug(stem: string, max?: number): string;
+
+/** The name to send: last path part, NFC, no control characters, ≤ 255 UTF-8 bytes; undefined if empty. */
+export declare function displayName(name: string): string | undefined;
+
+/**
+ * A fresh ASCII path, `<prefix><slug or "photo">-<8 random [a-z0-9]>.<extension fitting the type>`, not in
+ * `taken` (and added to it).
+ */
+export declare function uniquePath(
+  file: string | { name?: string; type?: string },
+  options?: { prefix?: string; contentType?: string; taken?: Set<string> },
+): string;
+
+/** base64 MD5 of a Blob, read `chunkSize` (4 MiB) bytes at a time. */
+export declare function md5Base64(blob: Blob, options?: { chunkSize?: number; signal?: AbortSignal }): Promise<string>;
+
+export interface StripResult {
+  /** The cleaned bytes: the input itself when nothing was removed. */
+  bytes: Uint8Array;
+  location: LocationHandling;
+  format: "jpeg" | "png" | "webp" | "other";
+  removed: string[];
+}
+
+/** Remove location metadata from JPEG / PNG / WebP bytes without re-encoding (GPS IFD, XMP/IPTC places). */
+export declare function stripLocation(input: ArrayBuffer | Uint8Array): StripResult;
+
+/** Zero the GPS IFD of TIFF (EXIF) bytes in place and take its pointer out of IFD0/IFD1. */
+export declare function stripTiffGps(tiff: Uint8Array): "none" | "stripped" | "unreadable";
+
+/** The image format of some bytes, from their first bytes. */
+export declare function sniffFormat(bytes: ArrayBuffer | Uint8Array): "jpeg" | "png" | "webp" | "other";
+
+/** The Blob to send for a file: the same Blob when there was nothing to remove. */
+export declare function withoutLocation(
+  file: Blob,
+): Promise<{ blob: Blob; location: LocationHandling; removed: string[] }>;
 
 /** The content type an extension implies ("a.JPG" → "image/jpeg"), or "". */
 export declare function contentTypeFor(path: string): string;

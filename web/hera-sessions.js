@@ -8,6 +8,11 @@
  * @module hera-sessions
  */
 
+import { md5 } from "./vendor/noble-hashes/legacy.js";
+import { sniffFormat, stripLocation } from "./hera-location.js";
+
+export { sniffFormat, stripLocation, stripTiffGps } from "./hera-location.js";
+
 const API = "/v1/sessions";
 
 /** A file path may be at most this many bytes (UTF-8); {@link safePath} only makes ASCII paths. */
@@ -212,6 +217,140 @@ export function safePath(name, prefix = "photos/", contentType = "") {
   let file = stem.slice(0, room) + suffix;
   if (/^\.+$/.test(file)) file = "file";
   return folder ? `${folder}/${file}` : file;
+}
+
+/** A picked name may be at most this many bytes (UTF-8). */
+export const MAX_NAME_BYTES = 255;
+
+const TRANSLITERATION = {
+  ß: "ss", æ: "ae", Æ: "AE", œ: "oe", Œ: "OE", ø: "o", Ø: "O", ł: "l", Ł: "L", đ: "d", Đ: "D", ð: "d", Ð: "D",
+  þ: "th", Þ: "Th", ı: "i", ħ: "h", Ħ: "H", ŋ: "ng", Ŋ: "NG",
+};
+
+/**
+ * An ASCII slug of a name's stem: accents dropped (NFKD), a few letters spelt out (ß → ss, ø → o), every
+ * other run of characters a `-`, lowercase, at most `max` characters; "" when nothing ASCII is left.
+ * `"Crème brûlée (2).JPG"` → `"creme-brulee-2"`, `"祖母"` → `""`.
+ * @param {string} stem
+ * @param {number} [max]
+ */
+export function asciiSlug(stem, max = 48) {
+  return String(stem ?? "")
+    .normalize("NFKD")
+    .replace(/\p{M}/gu, "")
+    .replace(/[^\x00-\x7f]/gu, (c) => TRANSLITERATION[c] ?? " ")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .slice(0, max)
+    .replace(/^-+|-+$/g, "");
+}
+
+/**
+ * The name to send for a picked file: its last path part, NFC, without control characters, cut to
+ * {@link MAX_NAME_BYTES} UTF-8 bytes on a character boundary (the extension kept); undefined when empty.
+ * @param {string} name
+ * @returns {string | undefined}
+ */
+export function displayName(name) {
+  const base = (String(name ?? "").split(/[\\/]/).pop() ?? "").normalize("NFC").replace(/\p{Cc}/gu, "").trim();
+  if (!base) return undefined;
+  const bytes = (text) => new TextEncoder().encode(text).length;
+  if (bytes(base) <= MAX_NAME_BYTES) return base;
+  const dot = base.lastIndexOf(".");
+  const ext = dot > 0 && base.length - dot <= 17 ? base.slice(dot) : "";
+  const chars = typeof Intl?.Segmenter === "function"
+    ? [...new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(base.slice(0, base.length - ext.length))].map((s) => s.segment)
+    : [...base.slice(0, base.length - ext.length)];
+  let stem = "";
+  for (const c of chars) {
+    if (bytes(stem + c + ext) > MAX_NAME_BYTES) break;
+    stem += c;
+  }
+  return stem + ext;
+}
+
+function randomSuffix(length = 8) {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  const random = crypto.getRandomValues(new Uint8Array(length));
+  return Array.from(random, (n) => alphabet[n % alphabet.length]).join("");
+}
+
+/**
+ * A fresh ASCII path for a picked file, unique among `taken` (which it is added to):
+ * `<prefix><slug of the name, or "photo">-<8 random characters>.<extension that fits the type>`
+ * (`"祖母.jpg"` → `"photos/photo-k3j9x2qa.jpg"`, `"Harbour Walk.JPG"` → `"photos/harbour-walk-0d8sm1zq.jpg"`).
+ *
+ * @param {string | {name?: string, type?: string}} file a name, or the File itself (its type is used)
+ * @param {{prefix?: string, contentType?: string, taken?: Set<string>}} [options]
+ * @returns {string}
+ */
+export function uniquePath(file, { prefix = "photos/", contentType = "", taken } = {}) {
+  let name = file;
+  if (file && typeof file === "object") {
+    contentType ||= file.type ?? "";
+    name = file.name ?? "";
+  }
+  const base = String(name ?? "").split(/[\\/]/).pop() ?? "";
+  const dot = base.lastIndexOf(".");
+  const given = dot > 0 ? base.slice(dot).toLowerCase() : "";
+  const type = normalizeType(contentType) || TYPE_BY_EXTENSION[given] || "";
+  const wanted = EXTENSIONS_BY_TYPE[type];
+  const ext = wanted ? (wanted.includes(given) ? given : wanted[0]) : TYPE_BY_EXTENSION[given] ? given : "";
+  const folder = String(prefix ?? "").split("/").filter(Boolean).map(cleanSegment).join("/");
+  const head = folder ? `${folder}/` : "";
+  const room = MAX_PATH_BYTES - head.length - ext.length - 9; // "-" + 8
+  if (room < 1) {
+    throw new HeraSessionsError(`The folder "${prefix}" is too long for a file path.`, {
+      code: "invalid_path",
+      details: { source: "client" },
+    });
+  }
+  const stem = asciiSlug(dot > 0 ? base.slice(0, dot) : base, Math.min(48, room)) || "photo".slice(0, room);
+  for (;;) {
+    const path = `${head}${stem}-${randomSuffix()}${ext}`;
+    if (!taken?.has(path)) {
+      taken?.add(path);
+      return path;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// What is sent: location metadata removed, MD5
+
+/** Bytes read at a time for the MD5 of a file (the whole file is never held for it). */
+export const MD5_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The MD5 of a Blob's bytes, base64 (as `Content-MD5` wants it), read `chunkSize` bytes at a time.
+ * @param {Blob} blob
+ * @param {{chunkSize?: number, signal?: AbortSignal}} [options]
+ * @returns {Promise<string>}
+ */
+export async function md5Base64(blob, { chunkSize = MD5_CHUNK_BYTES, signal } = {}) {
+  const hash = md5.create();
+  for (let at = 0; at < blob.size || at === 0; at += chunkSize) {
+    if (signal?.aborted) throw abortError(signal);
+    hash.update(new Uint8Array(await blob.slice(at, at + chunkSize).arrayBuffer()));
+    if (blob.size === 0) break;
+  }
+  const digest = hash.digest();
+  return btoa(String.fromCharCode(...digest));
+}
+
+/**
+ * The Blob to send for a picked file: for a JPEG, PNG or WebP, the same bytes without location metadata
+ * (see {@link stripLocation}); anything else as it is (`location: "unchecked"`).
+ * @param {Blob} file
+ * @returns {Promise<{blob: Blob, location: "none" | "stripped" | "unchecked", removed: string[]}>}
+ */
+export async function withoutLocation(file) {
+  const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
+  if (sniffFormat(head) === "other") return { blob: file, location: "unchecked", removed: [] };
+  const input = new Uint8Array(await file.arrayBuffer());
+  const { bytes, location, removed } = stripLocation(input);
+  const blob = bytes === input ? file : new Blob([bytes], { type: file.type });
+  return { blob, location: /** @type {"none" | "stripped" | "unchecked"} */ (location), removed };
 }
 
 /**
@@ -486,10 +625,11 @@ function sendXhr(XHR, { method, url, headers = {}, body = null, signal, onProgre
  * Send many slices of the file (S3 parts, Azure blocks): `concurrency` at a time, retried, with summed progress.
  * @param {UploadContext} ctx
  * @param {{number: number, start: number, end: number, url: string}[]} slices
- * @param {Record<string, string>} headers
+ * @param {Record<string, string> | ((slice: {number: number}) => Record<string, string>)} headers
  * @returns {Promise<StorageResponse[]>}
  */
 function sendSlices(ctx, slices, headers) {
+  const headersFor = typeof headers === "function" ? headers : () => headers;
   const loaded = new Map();
   const report = () => ctx.progress?.([...loaded.values()].reduce((a, b) => a + b, 0));
   const { concurrency, tries, delay } = ctx.parts;
@@ -503,7 +643,7 @@ function sendSlices(ctx, slices, headers) {
           return ctx.send({
             method: "PUT",
             url: slice.url,
-            headers,
+            headers: headersFor(slice),
             body: ctx.file.slice(slice.start, slice.end),
             signal,
             onProgress:
@@ -523,6 +663,9 @@ function sendSlices(ctx, slices, headers) {
     ctx.signal,
   );
 }
+
+/** Headers that describe the whole object (its digest, "only if new"): not sent with one part or block. */
+const WHOLE_OBJECT_HEADERS = /^(content-md5|if-none-match|if-match|x-goog-if-generation-match)$/i;
 
 /** A body without a type, so that the browser adds no Content-Type of its own. */
 function bare(blob) {
@@ -572,7 +715,13 @@ export const PROTOCOLS = {
         url: ctx.resolve(part.url),
         ...partRange(part.part_number, ticket.part_size, file.size),
       }));
-    const responses = await sendSlices(ctx, slices, ticket.headers ?? {});
+    // The ticket's headers describe the whole object: a part gets its own `headers` when the ticket gives them,
+    // else the ticket's without the whole-file digest and conditions (S3 checks those at complete).
+    const partHeaders = Object.fromEntries(
+      Object.entries(ticket.headers ?? {}).filter(([name]) => !WHOLE_OBJECT_HEADERS.test(name)),
+    );
+    const own = new Map(ticket.parts.map((part) => [part.part_number, part.headers]));
+    const responses = await sendSlices(ctx, slices, (slice) => own.get(slice.number) ?? partHeaders);
     const parts = responses.map((response, i) => {
       if (!response.etag) {
         throw new HeraSessionsError(
@@ -590,11 +739,16 @@ export const PROTOCOLS = {
   async "azure-blocks"(ctx) {
     const { ticket, file, contentType } = ctx;
     const url = ctx.resolve(ticket.url);
-    // The ticket's headers describe the blob (x-ms-version, x-ms-blob-type, Content-Type...): the block
-    // requests carry no body type, the block list is XML.
-    const headers = Object.fromEntries(
-      Object.entries(ticket.headers ?? {}).filter(([name]) => !/^content-(type|length)$/i.test(name)),
-    );
+    // The ticket's headers describe the blob (x-ms-version, x-ms-blob-type, Content-Type, Content-MD5,
+    // If-None-Match...): the block requests carry no body type and none of the whole-blob headers; the block
+    // list (XML) carries the conditions, and the blob's MD5 as x-ms-blob-content-md5 (Content-MD5 there would
+    // be the MD5 of the XML).
+    const given = Object.entries(ticket.headers ?? {}).filter(([name]) => !/^content-(type|length)$/i.test(name));
+    const headers = Object.fromEntries(given.filter(([name]) => !WHOLE_OBJECT_HEADERS.test(name)));
+    const listHeaders = Object.fromEntries(given.filter(([name]) => !/^content-md5$/i.test(name)));
+    const md5 = given.find(([name]) => /^content-md5$/i.test(name))?.[1];
+    const named = (name) => Object.keys(listHeaders).some((key) => key.toLowerCase() === name);
+    if (md5 && !named("x-ms-blob-content-md5")) listHeaders["x-ms-blob-content-md5"] = md5;
     const ids = [];
     const slices = planParts(file.size, ticket.block_size || 4 * 1024 * 1024).map(({ part_number, start, end }) => {
       const id = btoa(`block-${String(part_number).padStart(6, "0")}`); // same length for every block
@@ -606,15 +760,14 @@ export const PROTOCOLS = {
       '<?xml version="1.0" encoding="utf-8"?><BlockList>' +
       ids.map((id) => `<Latest>${id}</Latest>`).join("") +
       "</BlockList>";
-    const hasBlobType = Object.keys(headers).some((name) => name.toLowerCase() === "x-ms-blob-content-type");
     const response = await retry(
       () =>
         ctx.send({
           method: "PUT",
           url: withQuery(url, "comp=blocklist"),
           headers: {
-            ...headers,
-            ...(hasBlobType ? {} : { "x-ms-blob-content-type": contentType }),
+            ...listHeaders,
+            ...(named("x-ms-blob-content-type") ? {} : { "x-ms-blob-content-type": contentType }),
             "Content-Type": "application/xml; charset=utf-8",
           },
           body: xml,
@@ -673,9 +826,23 @@ const OPEN_UPLOAD_PROTOCOLS = new Set(["s3-multipart", "azure-blocks"]);
  * @property {string} content_type
  * @property {string | null} etag
  * @property {string | null} uploaded_at
+ * @property {string | null} [name] the picked file's name (servers with issue 11)
+ * @property {string | null} [content_md5]
+ * @property {number | null} [width]
+ * @property {number | null} [height]
+ * @property {string | null} [location]
  */
 
 /** @typedef {{signal?: AbortSignal}} CallOptions */
+
+/**
+ * What upload() sent: the size and MD5 of the bytes after location metadata was removed.
+ * @typedef {object} SentFile
+ * @property {number} size
+ * @property {string} content_md5 base64
+ * @property {"none" | "stripped" | "unchecked"} location "unchecked": not a JPEG, PNG or WebP (e.g. HEIC)
+ * @property {string[]} removed what was removed: "exif-gps", "exif", "xmp", "iptc"
+ */
 
 /** A client for one session. */
 export class HeraSessionsClient {
@@ -683,6 +850,12 @@ export class HeraSessionsClient {
   #XHR;
   #token;
   #options;
+  /** Paths of the session's files and of this client's uploads (null until the files were listed). */
+  #taken = /** @type {Set<string> | null} */ (null);
+  /** @type {Promise<void> | null} */
+  #listing = null;
+  /** The server refused the upload fields of issue 11 (`unknown_field`): not sent again. */
+  #oldServer = false;
 
   /**
    * @param {object} options
@@ -747,27 +920,79 @@ export class HeraSessionsClient {
   /**
    * Upload a file straight to storage, then wait (up to `recordTimeout`) until the service has recorded it.
    *
+   * Before asking for a ticket it removes location metadata from JPEG, PNG and WebP (see {@link stripLocation};
+   * `keepLocation: true` sends the file as it is), computes the MD5 of the bytes it will send, and, without a
+   * `path`, picks a fresh ASCII path no file of the session has ({@link uniquePath}); the picked name goes in
+   * `name`. Without `overwrite`, a path that already holds a file (`409 file_exists`) makes it pick another path
+   * and try once more (only for a path it picked itself).
+   *
    * Resolves with the file record (with `url` and `expires_at` of a download URL when recorded) and
-   * `recorded: true`, or with what is known and `recorded: false` if the record did not show up in time.
+   * `recorded: true`, or with what is known and `recorded: false` if the record did not show up in time;
+   * `sent` tells what was sent (size, MD5, what was done with location metadata).
    *
    * @param {Blob} file
    * @param {object} [options]
-   * @param {string} [options.path] where to put it in the session (default: safePath(file.name))
+   * @param {string} [options.path] where to put it in the session (default: a fresh {@link uniquePath})
+   * @param {string} [options.folder] where picked paths go (default "photos/")
+   * @param {string} [options.name] the name to record (default: the file's name, NFC)
+   * @param {boolean} [options.overwrite] replace a file already at `path` (default false)
+   * @param {boolean} [options.keepLocation] send location metadata as it is (default false)
    * @param {string} [options.contentType] default: the file's type, else the one its extension implies
    * @param {"PUT" | "POST"} [options.method] ask for a PUT or an HTML-form POST upload
    * @param {(progress: {loaded: number, total: number}) => void} [options.onProgress]
    * @param {AbortSignal} [options.signal] cancels the upload (rejects with code "aborted")
-   * @returns {Promise<FileRecord & {recorded: boolean, url?: string, expires_at?: string}>}
+   * @returns {Promise<FileRecord & {recorded: boolean, url?: string, expires_at?: string, sent: SentFile}>}
    */
-  async upload(file, { path, contentType, method, onProgress, signal } = {}) {
+  async upload(
+    file,
+    { path, folder = "photos/", name, overwrite = false, keepLocation = false, contentType, method, onProgress, signal } = {},
+  ) {
     if (signal?.aborted) throw abortError(signal);
-    path ??= safePath(/** @type {any} */ (file));
-    const type = normalizeType(contentType || file.type || contentTypeFor(path)) || "application/octet-stream";
-    const total = file.size;
-    const request = { path, content_type: type, size: total };
-    if (method) request.method = method;
+    const picked = /** @type {{name?: string}} */ (file).name;
+    const type =
+      normalizeType(contentType || file.type || contentTypeFor(path ?? picked ?? "")) || "application/octet-stream";
+    const prepared = keepLocation
+      ? { blob: file, location: /** @type {const} */ ("unchecked"), removed: [] }
+      : await withoutLocation(file);
+    const body = prepared.blob;
+    const total = body.size;
+    const contentMd5 = await md5Base64(body, { signal });
+    const sent = { size: total, content_md5: contentMd5, location: prepared.location, removed: prepared.removed };
+    const ownPath = path === undefined;
+    const recordName = name ?? displayName(picked ?? "");
+    const pick = async () => {
+      await this.#knowPaths(signal);
+      return uniquePath({ name: picked ?? "", type }, { prefix: folder, taken: /** @type {Set<string>} */ (this.#taken) });
+    };
+    path ??= await pick();
 
-    const ticket = await this.#api("POST", "/uploads", { body: request, signal });
+    let withNewFields = false;
+    const ask = (at) => {
+      const request = { path: at, content_type: type, size: total };
+      if (method) request.method = method;
+      withNewFields = !this.#oldServer;
+      if (withNewFields) {
+        if (recordName) request.name = recordName;
+        request.content_md5 = contentMd5;
+        if (overwrite) request.overwrite = true;
+      }
+      return this.#api("POST", "/uploads", { body: request, signal });
+    };
+    let ticket;
+    try {
+      ticket = await ask(path);
+    } catch (err) {
+      if (err?.code === "unknown_field" && withNewFields) {
+        // A server without issue 11: send what it knows (the path is still fresh, the bytes still clean).
+        this.#oldServer = true;
+        ticket = await ask(path);
+      } else if (err?.code === "file_exists" && ownPath && !overwrite) {
+        this.#taken?.add(path);
+        path = await pick();
+        ticket = await ask(path);
+      } else throw err;
+    }
+    this.#taken?.add(path);
     const send = Object.hasOwn(PROTOCOLS, ticket.protocol) ? PROTOCOLS[ticket.protocol] : null;
     if (!send) {
       await this.#abandon(ticket);
@@ -779,7 +1004,7 @@ export class HeraSessionsClient {
 
     /** @type {UploadContext} */
     const ctx = {
-      file,
+      file: body,
       path,
       contentType: type,
       ticket,
@@ -805,16 +1030,32 @@ export class HeraSessionsClient {
 
     const expected = { size: total, etag: result.etag ?? null };
     const recorded = await this.#waitForRecord(path, expected, signal);
-    if (recorded) return recorded;
+    if (recorded) return { ...recorded, sent };
     return {
       path,
       size: total,
       content_type: type,
       etag: result.record?.etag ?? expected.etag,
       uploaded_at: result.record?.uploaded_at ?? null,
+      name: recordName ?? null,
+      content_md5: contentMd5,
       ...(result.record ?? {}),
       recorded: false,
+      sent,
     };
+  }
+
+  /** Learn the session's paths once (every upload that picks a path waits for the same listing). */
+  async #knowPaths(signal) {
+    if (this.#taken) return;
+    this.#listing ??= this.listFiles({ signal }).then(
+      () => undefined,
+      (err) => {
+        this.#listing = null;
+        throw err;
+      },
+    );
+    await this.#listing;
   }
 
   /** Tell the server an upload will not be completed (best effort: never throws). */
@@ -854,7 +1095,10 @@ export class HeraSessionsClient {
    */
   async listFiles({ signal } = {}) {
     const data = await this.#api("GET", "/files", { signal });
-    return data?.files ?? [];
+    const files = data?.files ?? [];
+    this.#taken ??= new Set();
+    for (const record of files) this.#taken.add(record.path);
+    return files;
   }
 
   /**
@@ -873,6 +1117,7 @@ export class HeraSessionsClient {
    */
   async deleteFile(path, { signal } = {}) {
     await this.#api("DELETE", `/files/${encodePath(path)}`, { signal });
+    this.#taken?.delete(path);
   }
 
   /**
@@ -907,5 +1152,6 @@ export class HeraSessionsClient {
    */
   async erase({ signal } = {}) {
     await this.#api("DELETE", "", { signal });
+    this.#taken = new Set();
   }
 }

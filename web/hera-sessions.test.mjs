@@ -393,7 +393,13 @@ describe("HeraSessionsClient", () => {
       ["key", "Content-Type", "policy", "x-amz-signature", "file"],
     );
     assert.equal(sent[0].body.get("file").name, "a.png");
-    assert.deepEqual(calls[0].body, { path: "photos/a.png", content_type: "image/png", size: 3, method: "POST" });
+    assert.deepEqual(calls[0].body, {
+      path: "photos/a.png",
+      content_type: "image/png",
+      size: 3,
+      method: "POST",
+      content_md5: "kAFQmDzST7DWlj99KOF/cg==", // MD5("abc")
+    });
     assert.equal(record.recorded, false);
     assert.equal(record.etag, '"e1"');
     assert.equal(record.path, "photos/a.png");

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import mimetypes
 import os
 import re
 import shutil
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, Playwright, expect, sync_playwright
 
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
@@ -201,11 +202,84 @@ def noise_png(width: int, height: int) -> bytes:
     return _png(width, height, b"".join(b"\x00" + os.urandom(3 * width) for _ in range(height)), level=0)
 
 
+#: GPS values written by :func:`exif_app1`; their bytes must not reach storage.
+GPS_LATITUDE = ((51, 1), (30, 1), (2653, 100))
+GPS_LONGITUDE = ((7, 1), (5, 1), (4711, 100))
+GPS_IFD_POINTER = 0x8825
+ORIENTATION = 0x0112
+
+
+def exif_app1(orientation: int, *, gps: bool = True, order: str = ">") -> bytes:
+    """A JPEG APP1 ``Exif\\0\\0`` segment: IFD0 {Make, Orientation, GPS pointer}, a GPS IFD (51°30'26.53"N
+    7°5'47.11"E) and no IFD1; ``order`` is struct's byte order (``>`` Motorola, ``<`` Intel)."""
+
+    def entry(tag: int, kind: int, count: int, value: bytes) -> bytes:
+        return struct.pack(f"{order}HHI", tag, kind, count) + value.ljust(4, b"\0")
+
+    def long(n: int) -> bytes:
+        return struct.pack(f"{order}I", n)
+
+    ifd0 = [entry(0x010F, 2, 4, b"Cam\0"), entry(ORIENTATION, 3, 1, struct.pack(f"{order}H", orientation))]
+    gps_at = 8 + 2 + 12 * (len(ifd0) + (1 if gps else 0)) + 4
+    if gps:
+        ifd0.append(entry(GPS_IFD_POINTER, 4, 1, long(gps_at)))
+    data_at = gps_at + 2 + 12 * 4 + 4
+    rationals = b"".join(struct.pack(f"{order}II", n, d) for n, d in GPS_LATITUDE + GPS_LONGITUDE)
+    gps_ifd = [
+        entry(0x0001, 2, 2, b"N\0"),
+        entry(0x0002, 5, 3, long(data_at)),
+        entry(0x0003, 2, 2, b"E\0"),
+        entry(0x0004, 5, 3, long(data_at + 24)),
+    ]
+    tiff = (b"MM" if order == ">" else b"II") + struct.pack(f"{order}HI", 42, 8)
+    tiff += struct.pack(f"{order}H", len(ifd0)) + b"".join(ifd0) + long(0)
+    if gps:
+        tiff += struct.pack(f"{order}H", len(gps_ifd)) + b"".join(gps_ifd) + long(0) + rationals
+    body = b"Exif\0\0" + tiff
+    return b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+
+
+def with_segment(jpeg: bytes, segment: bytes) -> bytes:
+    """``jpeg`` with ``segment`` inserted right after SOI."""
+    assert jpeg[:2] == b"\xff\xd8"
+    return jpeg[:2] + segment + jpeg[2:]
+
+
+def read_exif(jpeg: bytes) -> dict[str, Any]:
+    """IFD0 of a JPEG's first EXIF segment: {tag: inline value} and the segment's offset and length."""
+    at = 2
+    while at + 4 <= len(jpeg) and jpeg[at] == 0xFF and jpeg[at + 1] not in (0xDA, 0xD9):
+        length = struct.unpack(">H", jpeg[at + 2 : at + 4])[0]
+        body = jpeg[at + 4 : at + 2 + length]
+        if jpeg[at + 1] == 0xE1 and body.startswith(b"Exif\0\0"):
+            tiff = body[6:]
+            order = ">" if tiff[:2] == b"MM" else "<"
+            (ifd,) = struct.unpack(f"{order}I", tiff[4:8])
+            (count,) = struct.unpack(f"{order}H", tiff[ifd : ifd + 2])
+            tags: dict[int, int] = {}
+            for i in range(count):
+                tag, kind, _ = struct.unpack(f"{order}HHI", tiff[ifd + 2 + 12 * i : ifd + 10 + 12 * i])
+                raw = tiff[ifd + 10 + 12 * i : ifd + 14 + 12 * i]
+                tags[tag] = struct.unpack(f"{order}H", raw[:2])[0] if kind == 3 else struct.unpack(f"{order}I", raw)[0]
+            return {"tags": tags, "start": at, "end": at + 2 + length}
+        at += 2 + length
+    return {"tags": {}, "start": None, "end": None}
+
+
+def gps_bytes(order: str = ">") -> list[bytes]:
+    """The GPS rationals as written: none may be found in a stored photo."""
+    return [struct.pack(f"{order}II", n, d) for n, d in (GPS_LATITUDE[2], GPS_LONGITUDE[2])]
+
+
 @dataclass(frozen=True)
 class Photo:
     name: str  # the browser takes the type from the extension, as from a real file
     data: bytes
     width: int
+
+    @property
+    def mime_type(self) -> str:
+        return mimetypes.guess_type(self.name.lower())[0] or "application/octet-stream"
 
     def save(self, folder: Path) -> Path:
         """The photo as a file on disk, as a person picks it (the browser reads it itself: fast for big files)."""
@@ -311,16 +385,42 @@ class DemoPage:
     def pick(self, *files: Photo) -> None:
         self.page.get_by_label("Choose photos").set_input_files([f.save(self.folder) for f in files])
 
+    def pick_payloads(self, *files: Photo) -> None:
+        """Pick files as in-memory payloads: several may share a name (as two folders' ``image.jpg`` do)."""
+        payloads: list[FilePayload] = [{"name": f.name, "mimeType": f.mime_type, "buffer": f.data} for f in files]
+        self.page.get_by_label("Choose photos").set_input_files(payloads)
+
     def wait_for_uploads(self, count: int) -> list[tuple[str, str]]:
-        """Wait until ``count`` uploads are over; their (path, status)."""
+        """Wait until ``count`` uploads are over; their (picked name, status)."""
         rows = self.page.get_by_test_id("upload-row")
         expect(rows).to_have_count(count, timeout=WAIT_MS)
         expect(self.page.locator("[data-testid=upload-row][data-status=uploading]")).to_have_count(0, timeout=WAIT_MS)
-        statuses = rows.evaluate_all("rows => rows.map(r => [r.dataset.path, r.dataset.status])")
-        return sorted((path, status) for path, status in statuses)
+        statuses = rows.evaluate_all("rows => rows.map(r => [r.dataset.name, r.dataset.status])")
+        return sorted((name, status) for name, status in statuses)
+
+    def paths(self) -> dict[str, str]:
+        """picked name → the path the client chose for it (names must be distinct; see :meth:`uploaded`)."""
+        pairs = self.uploaded()
+        assert len({name for name, _ in pairs}) == len(pairs), pairs
+        return dict(pairs)
+
+    def uploaded(self) -> list[tuple[str, str]]:
+        """(picked name, path) of every finished upload."""
+        rows = self.page.locator("[data-testid=upload-row][data-status=done]")
+        pairs = rows.evaluate_all("rows => rows.map(r => [r.dataset.name, r.dataset.path])")
+        return sorted((name, path) for name, path in pairs)
+
+    def tiles(self) -> list[tuple[str, str]]:
+        """(shown name, details line) of every gallery tile."""
+        items = self.page.get_by_test_id("gallery-item")
+        pairs = items.evaluate_all(
+            """items => items.map(i => [i.querySelector('[data-testid=photo-name]').textContent,
+                                        i.querySelector('[data-testid=photo-details]').textContent])"""
+        )
+        return sorted((name, line) for name, line in pairs)
 
     def thumbnails(self) -> dict[str, int]:
-        """path → the natural width of its thumbnail, once every thumbnail has finished loading (0 = broken)."""
+        """shown name → the natural width of its thumbnail, once every thumbnail has finished loading (0 = broken)."""
         items = self.page.get_by_test_id("gallery-item")
         for i in range(items.count()):
             items.nth(i).scroll_into_view_if_needed()  # thumbnails load lazily, as on a phone
@@ -329,7 +429,7 @@ class DemoPage:
                     .every(img => img.complete && img.getAttribute('src'))""",
             timeout=WAIT_MS,
         )
-        pairs = items.evaluate_all("items => items.map(i => [i.dataset.path, i.querySelector('img').naturalWidth])")
+        pairs = items.evaluate_all("items => items.map(i => [i.dataset.name, i.querySelector('img').naturalWidth])")
         return dict(pairs)
 
     def session(self) -> dict[str, str]:
@@ -352,9 +452,26 @@ class DemoPage:
         )
 
     def files(self) -> list[tuple[str, int, str]]:
+        return sorted((f["path"], f["size"], f["content_type"]) for f in self.records())
+
+    def records(self) -> list[dict[str, Any]]:
         answer = self.listing()
         assert answer.status_code == 200, answer.text
-        return sorted((f["path"], f["size"], f["content_type"]) for f in answer.json()["files"])
+        records: list[dict[str, Any]] = answer.json()["files"]
+        return records
+
+    def stored(self, path: str) -> bytes:
+        """The stored object's bytes, read through the file's signed download URL."""
+        session = self.session()
+        info = requests.get(
+            f"{self.api}/v1/sessions/{session['session_id']}/files/{path}",
+            headers={"Authorization": f"Bearer {session['token']}"},
+            timeout=5,
+        )
+        assert info.status_code == 200, info.text
+        body = requests.get(info.json()["url"], timeout=5)
+        assert body.status_code == 200, body.text
+        return body.content
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -24,14 +25,20 @@ def test_two_photos_upload_show_as_thumbnails_and_erase_empties_the_session(
     # WHEN a person picks two photos
     ui.pick(*photos)
 
-    # THEN both upload, both show as thumbnails that load, and the listing holds exactly them
-    assert ui.wait_for_uploads(2) == [("photos/Harbour_Walk.jpg", "done"), ("photos/Sunrise.png", "done")]
+    # THEN both upload, both show under their names as thumbnails that load, and the listing holds exactly them,
+    # each at a fresh ASCII path the client chose
+    assert ui.wait_for_uploads(2) == [("Harbour Walk.JPG", "done"), ("Sunrise.png", "done")]
     expect(ui.page.get_by_test_id("gallery-item")).to_have_count(2)
-    assert ui.thumbnails() == {"photos/Sunrise.png": 48, "photos/Harbour_Walk.jpg": 64}
-    assert ui.files() == [
-        ("photos/Harbour_Walk.jpg", len(photos[1].data), "image/jpeg"),
-        ("photos/Sunrise.png", len(photos[0].data), "image/png"),
-    ]
+    assert ui.thumbnails() == {"Sunrise.png": 48, "Harbour Walk.JPG": 64}
+    paths = ui.paths()
+    assert re.fullmatch(r"photos/harbour-walk-[a-z0-9]{8}\.jpg", paths["Harbour Walk.JPG"])
+    assert re.fullmatch(r"photos/sunrise-[a-z0-9]{8}\.png", paths["Sunrise.png"])
+    assert ui.files() == sorted(
+        [
+            (paths["Harbour Walk.JPG"], len(photos[1].data), "image/jpeg"),
+            (paths["Sunrise.png"], len(photos[0].data), "image/png"),
+        ]
+    )
     expect(ui.page.get_by_test_id("status")).to_have_text("2 of 2 photos uploaded.")
     expect(ui.page.get_by_test_id("error")).to_be_empty()
 
@@ -56,10 +63,13 @@ def test_a_photo_can_be_deleted_from_the_gallery(
     ui.pick(*photos)
     ui.wait_for_uploads(2)
 
-    ui.page.get_by_role("button", name="Delete photos/Sunrise.png").click()
+    paths = ui.paths()
+
+    ui.page.get_by_role("button", name="Delete Sunrise.png").click()
 
     expect(ui.page.get_by_test_id("gallery-item")).to_have_count(1)
-    assert [path for path, _, _ in ui.files()] == ["photos/Harbour_Walk.jpg"]
+    expect(ui.page.get_by_test_id("status")).to_have_text("Deleted Sunrise.png.")
+    assert [path for path, _, _ in ui.files()] == [paths["Harbour Walk.JPG"]]
 
 
 @pytest.mark.parametrize(
