@@ -1,4 +1,7 @@
-"""Real servers, started once per test session on free loopback ports; never one that happens to run."""
+"""Real servers, started once per test session on free loopback ports; never one that happens to run.
+
+The servers are built in tests/servers.py (one ``ServerProcess``: start, wait, log, stop), the settings in
+tests/envs.py (``service_env``); their names are re-exported here, where tests have always imported them."""
 
 from __future__ import annotations
 
