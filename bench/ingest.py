@@ -32,6 +32,7 @@ from bench.common import (
     worker_main,
 )
 from bench.workload import Sequencers, session_ids, upload_batch
+from tests.envs import service_env
 
 SESSIONS = 100
 FILES_PER_SESSION = 10
@@ -108,12 +109,11 @@ def run(quick: bool) -> Result:
     with redis_server() as server, tempfile.TemporaryDirectory(prefix="hera-bench-") as folder:
         sessions = session_ids(SESSIONS, random.Random(13))
         create_sessions(server.url, sessions)
+        settings = service_env(
+            "local", "redis", redis_url=server.url, sessions_dir=folder, token_secret=TOKEN_SECRET, service_keys=None
+        )
         env = base_env(
-            STORAGE_MODE="local",
-            SESSION_TYPE="redis",
-            REDIS_URL=server.url,
-            SESSIONS_DIR=folder,
-            TOKEN_SECRET=TOKEN_SECRET,
+            **settings,
             POWERTOOLS_METRICS_NAMESPACE="HeraSessionsBench",
             PYTHONPATH=f"{EVENTS_DIR}:{REFERENCE_DIR}",
         )

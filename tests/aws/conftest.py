@@ -30,8 +30,9 @@ import pytest
 
 from hera_sessions.runtime import Runtime
 from tests.apiclient import Api
-from tests.conftest import ROOT, SERVICE_KEY, MotoServer, RedisServer
+from tests.conftest import ROOT, MotoServer, RedisServer
 from tests.contract.test_storage_contract import send_upload as _send_upload
+from tests.envs import service_env
 
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -184,18 +185,15 @@ def s3_env(
     s3_bucket: Bucket,
     allowed_origins: tuple[str, ...],
 ) -> dict[str, str]:
-    return {
-        "STORAGE_MODE": "cloud",
-        "CLOUD_STORAGE_TYPE": "s3",
-        "SESSION_TYPE": "redis",
-        "REDIS_URL": redis_server.url,
-        "S3_BUCKET_NAME": s3_bucket.name,
-        "AWS_REGION": REGION,
-        "AWS_ENDPOINT_URL_S3": moto_server.url,
-        "TOKEN_SECRET": "test-token-secret",
-        "SERVICE_API_KEYS": SERVICE_KEY,
-        "CORS_ALLOWED_ORIGINS": ",".join(allowed_origins),
-    }
+    return service_env(
+        "s3",
+        "redis",
+        bucket=s3_bucket.name,
+        redis_url=redis_server.url,
+        origins=allowed_origins,
+        AWS_REGION=REGION,
+        AWS_ENDPOINT_URL_S3=moto_server.url,
+    )
 
 
 @pytest.fixture

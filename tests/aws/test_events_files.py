@@ -20,6 +20,7 @@ import pytest
 
 from hera_sessions.runtime import Runtime
 from tests.conftest import EVENTS, RedisServer, load_event
+from tests.envs import service_env
 
 SESSION = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 DEV_SERVICE_KEY = "dev-service-key"
@@ -64,14 +65,13 @@ def handlers(
     storage_events = importlib.import_module("functions.storage_events.app")
     redis_server.flush()
     runtime = make_runtime(
-        {
-            "STORAGE_MODE": "local",
-            "SESSION_TYPE": "redis",
-            "REDIS_URL": redis_server.url,
-            "SESSIONS_DIR": str(tmp_path / "sessions"),
-            "TOKEN_SECRET": "test-token-secret",
-            "SERVICE_API_KEYS": DEV_SERVICE_KEY,
-        }
+        service_env(
+            "local",
+            "redis",
+            redis_url=redis_server.url,
+            sessions_dir=tmp_path / "sessions",
+            service_keys=DEV_SERVICE_KEY,
+        )
     )
     service = runtime.service()
     service.storage.events = None  # type: ignore[attr-defined]  # only the function records

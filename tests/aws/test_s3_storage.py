@@ -30,6 +30,7 @@ from tests.apiclient import Api
 from tests.aws.conftest import REGION, Bucket
 from tests.conftest import free_port
 from tests.contract.test_storage_contract import PNG, send_upload
+from tests.envs import service_env
 
 AUTH_PARAMS = {
     "X-Amz-Algorithm",
@@ -259,16 +260,7 @@ def test_a_custom_endpoint_gets_path_style_urls(storage: s3.S3Storage, moto_serv
 def test_aws_gets_regional_virtual_hosted_urls(aws_env: dict[str, str], sid: str, fast: bool) -> None:
     # aws_env points AWS_ENDPOINT_URL at moto: the settings, not botocore's own look-up, decide the endpoint.
     settings = config.load(
-        {
-            "STORAGE_MODE": "cloud",
-            "CLOUD_STORAGE_TYPE": "s3",
-            "SESSION_TYPE": "redis",
-            "REDIS_URL": "redis://127.0.0.1:1/0",
-            "S3_BUCKET_NAME": "hera-prod-files",
-            "AWS_REGION": REGION,
-            "TOKEN_SECRET": "t",
-            "SERVICE_API_KEYS": "k",
-        },
+        service_env("s3", "redis", bucket="hera-prod-files", token_secret="t", service_keys="k", AWS_REGION=REGION),
         environ={},
     )
     storage = s3.from_settings(settings)

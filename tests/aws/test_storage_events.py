@@ -29,7 +29,8 @@ from hera_sessions.core.keys import new_session_id
 from hera_sessions.core.models import FileRecord, UploadRequest
 from hera_sessions.core.service import SessionService
 from hera_sessions.runtime import Runtime
-from tests.conftest import ROOT, SERVICE_KEY, RedisServer, load_event
+from tests.conftest import ROOT, RedisServer, load_event
+from tests.envs import service_env
 
 #: Ascending under S3's rule (right-pad with zeros, then compare), with lengths that differ on purpose.
 SEQUENCERS = ("005F1A2B3C4D5E6F70", "005F1A2B3C4D5E6F7100", "005F1A2B3C4D5E6F72", "005F1A2B3C4D5E6F7201")
@@ -159,15 +160,7 @@ def storage_events_app(caplog: pytest.LogCaptureFixture) -> Iterator[ModuleType]
 
 
 def events_env(redis_url: str, sessions_dir: Path) -> dict[str, str]:
-    return {
-        "STORAGE_MODE": "local",
-        "SESSION_TYPE": "redis",
-        "REDIS_URL": redis_url,
-        "SESSIONS_DIR": str(sessions_dir),
-        "TOKEN_SECRET": "test-token-secret",
-        "SERVICE_API_KEYS": SERVICE_KEY,
-        "UPLOAD_MAX_BYTES": "1000000",
-    }
+    return service_env("local", "redis", redis_url=redis_url, sessions_dir=sessions_dir, UPLOAD_MAX_BYTES="1000000")
 
 
 @pytest.fixture

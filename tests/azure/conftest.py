@@ -32,7 +32,9 @@ from typing import Any
 import pytest
 
 from hera_sessions.runtime import Runtime
-from tests.conftest import ROOT, SERVICE_KEY, RedisServer, free_port, wait_for_port
+from tests.conftest import ROOT, SERVICE_KEY, RedisServer
+from tests.envs import service_env
+from tests.servers import ServerProcess, free_port
 
 AZURITE_MAIN = ROOT / ".azurite" / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
 FUNCTION_APP = ROOT / "azure" / "function_app.py"
@@ -41,7 +43,7 @@ ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-class Azurite:
+class Azurite(ServerProcess):
     """One Azurite blob service (in memory) on a free loopback port, run from its own folder."""
 
     def __init__(self, workdir: Path, *extra: str, https: bool = False) -> None:
@@ -53,24 +55,21 @@ class Azurite:
         node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
         if node.returncode != 0:
             pytest.fail("node is not on PATH: Azurite needs Node.js (scripts/install-debian-packages.sh nodejs)")
-        self.port = free_port()
+        port = free_port()
         self.scheme = "https" if https else "http"
         workdir.mkdir(parents=True, exist_ok=True)
         args = [
-            "node",
-            str(AZURITE_MAIN),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(self.port),
+            "node", str(AZURITE_MAIN),
+            "--blobHost", "127.0.0.1",
+            "--blobPort", str(port),
             "--inMemoryPersistence",
             "--skipApiVersionCheck",
             "--disableTelemetry",
             "--silent",
             *extra,
-        ]
-        self.proc = subprocess.Popen(args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, timeout=30, proc=self.proc)
+        ]  # fmt: skip
+        super().__init__(args, port=port, name="azurite", cwd=workdir, logs=workdir)
+        self.start()
 
     @property
     def account_url(self) -> str:
@@ -88,17 +87,11 @@ class Azurite:
 
         return BlobServiceClient.from_connection_string(self.connection_string, **options)
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    server = Azurite(tmp_path_factory.mktemp("azurite"))
-    yield server
-    server.stop()
+    with Azurite(tmp_path_factory.mktemp("azurite")) as server:
+        yield server
 
 
 @pytest.fixture
@@ -133,17 +126,14 @@ def azure_container(azurite: Azurite, allowed_origins: tuple[str, ...]) -> Itera
 def azure_env(
     azurite: Azurite, azure_container: Container, redis_server: RedisServer, allowed_origins: tuple[str, ...]
 ) -> dict[str, str]:
-    return {
-        "STORAGE_MODE": "cloud",
-        "CLOUD_STORAGE_TYPE": "azure",
-        "SESSION_TYPE": "redis",
-        "REDIS_URL": redis_server.url,
-        "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
-        "AZURE_CONTAINER_NAME": azure_container.name,
-        "TOKEN_SECRET": "test-token-secret",
-        "SERVICE_API_KEYS": SERVICE_KEY,
-        "CORS_ALLOWED_ORIGINS": ",".join(allowed_origins),
-    }
+    return service_env(
+        "azure",
+        "redis",
+        bucket=azure_container.name,
+        redis_url=redis_server.url,
+        origins=allowed_origins,
+        AZURE_STORAGE_CONNECTION_STRING=azurite.connection_string,
+    )
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ import os
 import re
 import shutil
 import struct
-import subprocess
-import sys
 import threading
 import zlib
 from collections.abc import Callable, Generator, Iterator
@@ -46,7 +44,8 @@ from tests.azure.conftest import (  # noqa: F401 - fixtures, found by name: Azur
     function_app,
     function_app_module,
 )
-from tests.conftest import ROOT, SERVICE_KEY, MotoServer, free_port, wait_for_port
+from tests.conftest import ROOT, SERVICE_KEY, MotoServer, free_port
+from tests.envs import service_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -152,29 +151,15 @@ class BrowserMotoServer(MotoServer):
     """moto in server mode (``MOTO_DISABLE_GLOBAL_CORS=true``: only the bucket's rules answer CORS), with the
     form POST answer carrying the bucket's CORS headers as S3's does."""
 
-    def __init__(self) -> None:  # the same server as the root fixture's, started through the shim above
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "MOTO_DISABLE_GLOBAL_CORS": "true",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", MOTO_WITH_POST_CORS, "-H", "127.0.0.1", "-p", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, timeout=30, proc=self.proc)
+    def __init__(self, logs: Path | None = None) -> None:  # the root fixture's server, started through the shim
+        super().__init__(logs, code=MOTO_WITH_POST_CORS)
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """For the browser tests, moto with S3's CORS on form POST answers (see MOTO_WITH_POST_CORS)."""
-    server = BrowserMotoServer()
-    yield server
-    server.stop()
+    with BrowserMotoServer(tmp_path_factory.mktemp("moto")) as server:
+        yield server
 
 
 # -- photos -----------------------------------------------------------------------------------------------
@@ -347,15 +332,14 @@ def start_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
     def start(env: dict[str, str] | None = None, host: str = "127.0.0.1") -> Site:
         port = free_port()
         origin = f"http://{host}:{port}"
-        settings = {
-            "STORAGE_MODE": "local",
-            "SESSION_TYPE": "local",
-            "SESSIONS_DIR": str(tmp_path / f"site-{port}"),
-            "HOST": host,
-            "PORT": str(port),
-            "CORS_ALLOWED_ORIGINS": origin,
-            **(env or {}),
-        }
+        settings = service_env(
+            sessions_dir=tmp_path / f"site-{port}",
+            origins=[origin],
+            token_secret=None,
+            service_keys=None,
+            HOST=host,
+            PORT=str(port),
+        ) | (env or {})
         server = LocalServer(Runtime(settings), host="127.0.0.1", port=port).start()
         site = Site(server, settings, host, port)
         sites.append(site)

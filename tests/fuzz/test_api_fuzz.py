@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, wait_for_port
+from tests.envs import service_env
+from tests.servers import HeraServe
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "fuzz-service-key"
@@ -30,31 +31,17 @@ pytestmark = pytest.mark.fuzz
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "shared"),
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "STORAGE_MODE": "local",
-        "SESSION_TYPE": "local",
-        "SESSIONS_DIR": str(tmp_path / "sessions"),
-        "TOKEN_SECRET": "fuzz-token-secret",
-        "SERVICE_API_KEYS": KEY,
-        "SESSION_MAX_FILES": "1000",
-        "SESSION_MAX_BYTES": str(10**12),
-    }
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hera_sessions.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    env = service_env(
+        sessions_dir=tmp_path / "sessions",
+        token_secret="fuzz-token-secret",
+        service_keys=KEY,
+        PYTHONPATH=str(ROOT / "shared"),
+        HOST="127.0.0.1",
+        SESSION_MAX_FILES="1000",
+        SESSION_MAX_BYTES=str(10**12),
     )
-    try:
-        wait_for_port(port, proc=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    with HeraServe(env, tmp_path, name="server") as server:
+        yield server.url
 
 
 def _session(base: str) -> str:

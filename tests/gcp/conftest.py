@@ -25,7 +25,6 @@ import selectors
 import socket
 import socketserver
 import ssl
-import subprocess
 import sys
 import threading
 import uuid
@@ -44,7 +43,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hera_sessions.runtime import Runtime
-from tests.conftest import ROOT, SERVICE_KEY, RedisServer, free_port, wait_for_port
+from tests.conftest import ROOT, SERVICE_KEY, RedisServer
+from tests.envs import service_env
+from tests.servers import GcsEmulator
 
 MAIN = ROOT / "gcp" / "main.py"
 PROJECT = "hera-test"
@@ -413,31 +414,10 @@ def google(google_endpoints: Google, monkeypatch: pytest.MonkeyPatch) -> Google:
 
 
 # -- the GCS emulator ----------------------------------------------------------------------------------------
-class GcsEmulator:
-    def __init__(self) -> None:
-        self.port = free_port()
-        binary = Path(sys.executable).with_name("gcp-storage-emulator")
-        self.proc = subprocess.Popen(
-            [str(binary), "start", "--host=127.0.0.1", f"--port={self.port}", "--in-memory", "--quiet"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, timeout=30, proc=self.proc)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 @pytest.fixture(scope="session")
-def gcs_emulator() -> Iterator[GcsEmulator]:
-    emulator = GcsEmulator()
-    yield emulator
-    emulator.stop()
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulator]:
+    with GcsEmulator(tmp_path_factory.mktemp("gcs-emulator")) as emulator:
+        yield emulator
 
 
 @pytest.fixture
@@ -509,17 +489,14 @@ def gcs_bucket(gcs_emulator: GcsEmulator, gcp_credentials: ServiceAccount) -> Bu
 @pytest.fixture
 def gcp_env(redis_server: RedisServer, gcs_bucket: Bucket, gcp_credentials: ServiceAccount) -> dict[str, str]:
     """Settings of a runtime in STORAGE_MODE=cloud CLOUD_STORAGE_TYPE=gcs SESSION_TYPE=redis mode."""
-    return {
-        "STORAGE_MODE": "cloud",
-        "CLOUD_STORAGE_TYPE": "gcs",
-        "GCS_BUCKET_NAME": gcs_bucket.name,
-        "SESSION_TYPE": "redis",
-        "REDIS_URL": redis_server.url,
-        "REDIS_TIMEOUT": "0.5",
-        "TOKEN_SECRET": "test-token-secret",
-        "SERVICE_API_KEYS": SERVICE_KEY,
-        "CORS_ALLOWED_ORIGINS": "http://localhost:5173",
-    }
+    return service_env(
+        "gcs",
+        "redis",
+        bucket=gcs_bucket.name,
+        redis_url=redis_server.url,
+        origins=["http://localhost:5173"],
+        REDIS_TIMEOUT="0.5",
+    )
 
 
 @pytest.fixture

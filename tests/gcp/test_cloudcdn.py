@@ -15,7 +15,7 @@ from hera_sessions.backends.storage import cloudcdn, gcs
 from hera_sessions.backends.storage.base import DownloadSpec
 from hera_sessions.core import keys
 from hera_sessions.core.errors import ConfigError
-from tests.conftest import SERVICE_KEY
+from tests.envs import service_env
 from tests.gcp.conftest import PROJECT, Bucket, Google
 
 #: Google's published vectors for Cloud CDN signed URLs (python-docs-samples, cdn/snippets_test.py).
@@ -57,20 +57,17 @@ def cdn_key() -> str:
 @pytest.fixture
 def cdn_storage(gcs_bucket: Bucket, google: Google, cdn_key: str) -> gcs.GcsStorage:
     settings = config.load(
-        {
-            "STORAGE_MODE": "cloud",
-            "CLOUD_STORAGE_TYPE": "gcs",
-            "GCS_BUCKET_NAME": gcs_bucket.name,
-            "SESSION_TYPE": "redis",
-            "REDIS_URL": "redis://127.0.0.1:1/0",
-            "TOKEN_SECRET": "t",
-            "SERVICE_API_KEYS": SERVICE_KEY,
-            "CDN_MODE": "cloudcdn-signed",
-            "CDN_DOMAIN": "files.example.com",
-            "CDN_KEY_ID": "hera-key",
-            "CDN_PRIVATE_KEY": cdn_key,
-            "CDN_URL_MAP": "hera-sessions-dev-cdn",
-        }
+        service_env(
+            "gcs",
+            "redis",
+            bucket=gcs_bucket.name,
+            token_secret="t",
+            CDN_MODE="cloudcdn-signed",
+            CDN_DOMAIN="files.example.com",
+            CDN_KEY_ID="hera-key",
+            CDN_PRIVATE_KEY=cdn_key,
+            CDN_URL_MAP="hera-sessions-dev-cdn",
+        )
     )
     return gcs.from_settings(settings)
 

@@ -8,9 +8,6 @@ download it by its signed URL, erase the session. One test runs the real ``funct
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +16,9 @@ import pytest
 import requests
 
 from hera_sessions.core import keys
-from tests.conftest import SERVICE_KEY, free_port, wait_for_port
+from tests.conftest import SERVICE_KEY, free_port
 from tests.gcp.conftest import MAIN, Bucket, Functions, ServiceAccount, cloud_event, verify_v4_url
+from tests.servers import FunctionsFramework
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 16
 
@@ -131,22 +129,10 @@ def test_a_post_ticket_carries_the_policy_fields(functions: Functions, service_a
 
 # -- the real functions-framework server ---------------------------------------------------------------------
 @pytest.fixture
-def framework_server(gcp_env: dict[str, str]) -> Iterator[str]:
+def framework_server(gcp_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """``functions-framework --target api --source gcp/main.py`` in its own process, in GCS mode."""
-    port = free_port()
-    binary = Path(sys.executable).with_name("functions-framework")
-    proc = subprocess.Popen(
-        [str(binary), "--target", "api", "--source", str(MAIN), "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **gcp_env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, timeout=30, proc=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with FunctionsFramework("api", MAIN, gcp_env, tmp_path) as server:
+        yield server.url
 
 
 def test_the_functions_framework_server_serves_the_api_over_http(
@@ -183,41 +169,18 @@ def test_the_real_server_fails_an_unreadable_event_with_one_clear_log_line(
     gcp_env: dict[str, str], gcs_bucket: Bucket, tmp_path: Path
 ) -> None:
     # GIVEN functions-framework serving storage_events, its stdout (Cloud Logging's input) kept
-    port = free_port()
-    binary = Path(sys.executable).with_name("functions-framework")
-    out = tmp_path / "stdout.log"
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [
-                str(binary),
-                "--target",
-                "storage_events",
-                "--source",
-                str(MAIN),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env={**os.environ, **gcp_env},
-            stdout=sink,
-            stderr=subprocess.DEVNULL,
+    with FunctionsFramework("storage_events", MAIN, gcp_env, tmp_path) as server:
+        out, port = server.log, server.port
+        # WHEN a finalized event whose size is "²" (a digit to str.isdigit(), not to int()) arrives
+        resource = gcs_bucket.put(keys.object_key(keys.new_session_id(), "a.png"), b"\x89PNG")
+        event = cloud_event("finalized", {**resource, "size": "²"})
+        headers = {f"ce-{k}": str(v) for k, v in event.items() if k not in ("data", "datacontenttype")}
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/",
+            data=json.dumps(event["data"]),
+            headers={**headers, "Content-Type": "application/json"},
+            timeout=10,
         )
-        try:
-            wait_for_port(port, timeout=30, proc=proc)
-            # WHEN a finalized event whose size is "²" (a digit to str.isdigit(), not to int()) arrives
-            resource = gcs_bucket.put(keys.object_key(keys.new_session_id(), "a.png"), b"\x89PNG")
-            event = cloud_event("finalized", {**resource, "size": "²"})
-            headers = {f"ce-{k}": str(v) for k, v in event.items() if k not in ("data", "datacontenttype")}
-            answer = requests.post(
-                f"http://127.0.0.1:{port}/",
-                data=json.dumps(event["data"]),
-                headers={**headers, "Content-Type": "application/json"},
-                timeout=10,
-            )
-        finally:
-            proc.terminate()
-            proc.wait(10)
 
     # THEN it fails (Eventarc retries it, then its dead-letter topic keeps it) with the project's error only
     assert answer.status_code == 500

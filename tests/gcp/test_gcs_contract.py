@@ -15,8 +15,8 @@ from hera_sessions import config
 from hera_sessions.backends.storage import gcs
 from hera_sessions.backends.storage.base import Storage
 from hera_sessions.core.models import ObjectInfo, UploadTicket
-from tests.conftest import SERVICE_KEY
 from tests.contract.test_storage_contract import Sent, StorageContract, send_upload
+from tests.envs import service_env
 from tests.gcp.conftest import Bucket, ServiceAccount, verify_post_policy, verify_v4_url
 
 
@@ -35,17 +35,7 @@ class TestGcsStorage(StorageContract):
     def storage(self, gcs_bucket: Bucket, gcp_credentials: ServiceAccount) -> Storage:
         self.account = gcp_credentials
         self.bucket = gcs_bucket
-        settings = config.load(
-            {
-                "STORAGE_MODE": "cloud",
-                "CLOUD_STORAGE_TYPE": "gcs",
-                "GCS_BUCKET_NAME": gcs_bucket.name,
-                "SESSION_TYPE": "redis",
-                "REDIS_URL": "redis://127.0.0.1:1/0",
-                "TOKEN_SECRET": "t",
-                "SERVICE_API_KEYS": SERVICE_KEY,
-            }
-        )
+        settings = config.load(service_env("gcs", "redis", bucket=gcs_bucket.name, token_secret="t"))
         return gcs.from_settings(settings)
 
     def upload(self, ticket: UploadTicket, body: bytes) -> Sent:

@@ -25,6 +25,7 @@ from hera_sessions.backends.storage.base import DownloadSpec, UploadSpec
 from hera_sessions.core import keys
 from hera_sessions.core.errors import ConfigError
 from tests.conftest import SERVICE_KEY
+from tests.envs import service_env
 from tests.gcp.conftest import (
     EMAIL,
     PROJECT,
@@ -40,18 +41,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 
 def settings_for(bucket: Bucket, **extra: str) -> config.Settings:
-    return config.load(
-        {
-            "STORAGE_MODE": "cloud",
-            "CLOUD_STORAGE_TYPE": "gcs",
-            "GCS_BUCKET_NAME": bucket.name,
-            "SESSION_TYPE": "redis",
-            "REDIS_URL": "redis://127.0.0.1:1/0",
-            "TOKEN_SECRET": "t",
-            "SERVICE_API_KEYS": SERVICE_KEY,
-            **extra,
-        }
-    )
+    return config.load(service_env("gcs", "redis", bucket=bucket.name, token_secret="t", **extra))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.conftest import free_port, wait_for_port
+from tests.servers import ServerProcess, free_port
 
 APP = """
 import os
@@ -73,10 +73,9 @@ def probe(name: str, args: list[str], workdir: Path) -> dict[str, str]:
     seen.write_text("")
     env = {**os.environ, "SEEN": str(seen), "PYTHONPATH": str(workdir)}
     cmd = [sys.executable, *[a.format(port=port) for a in args], "app:app"]
-    proc = subprocess.Popen(cmd, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = ServerProcess(cmd, port=port, name=seen.stem, env=env, cwd=workdir, logs=workdir, timeout=15).start()
     result: dict[str, str] = {}
     try:
-        wait_for_port(port, proc=proc)
         time.sleep(0.5)
         listing = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout.split()
         result["backlog"] = listing[2] if len(listing) > 2 else "?"
@@ -137,11 +136,7 @@ def probe(name: str, args: list[str], workdir: Path) -> dict[str, str]:
             sock.close()
         result["200 connections at once"] = f"{answered}/200 answered"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop(10)
     return result
 
 

@@ -20,6 +20,7 @@ from hera_sessions.backends.storage.local import LocalStorage
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, free_port
+from tests.envs import service_env
 from tests.local.helpers import exchange, settle, statuses
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(92))  # 100 bytes
@@ -28,14 +29,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(92))  # 100 bytes
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     port = free_port()
-    env = {
-        "STORAGE_MODE": "local",
-        "SESSION_TYPE": "local",
-        "SESSIONS_DIR": str(tmp_path_factory.mktemp("sessions")),
-        "TOKEN_SECRET": "test-token-secret",
-        "SERVICE_API_KEYS": SERVICE_KEY,
-        "PORT": str(port),
-    }
+    env = service_env(sessions_dir=tmp_path_factory.mktemp("sessions"), PORT=str(port))
     srv = LocalServer(Runtime(env), port=port, timeout=2).start()
     yield srv
     srv.stop()

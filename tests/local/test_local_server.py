@@ -15,8 +15,9 @@ import requests
 
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
-from tests.conftest import SERVICE_KEY, free_port, wait_for_port
+from tests.conftest import SERVICE_KEY, free_port
 from tests.local.helpers import settle
+from tests.servers import HeraServe
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 
@@ -90,20 +91,17 @@ def test_the_demo_page_and_openapi_are_served(server: LocalServer) -> None:
 
 
 def test_make_dev_serves_on_port_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "SESSIONS_DIR": str(tmp_path / "data")}
-    env.pop("SERVICE_API_KEYS", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hera_sessions.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    server = HeraServe({"SESSIONS_DIR": str(tmp_path / "data")}, tmp_path, separate_stderr=True, start=False)
+    server.env.pop("SERVICE_API_KEYS", None)  # type: ignore[union-attr]
+    port, proc = server.port, server.start().proc
     try:
-        wait_for_port(port, proc=proc)
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).json()["status"] == "ok"
         created = requests.post(f"http://127.0.0.1:{port}/v1/sessions", timeout=5)
         assert created.status_code == 201  # local mode with no keys: open, with a warning
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        server.signal(signal.SIGINT)
+        server.wait(10)
+        out, err = server.output(), server.errors()
     assert proc.returncode == 0
     assert b"hera-sessions stopped" in out
     assert b"SERVICE_API_KEYS is empty" in err

@@ -26,6 +26,7 @@ from hera_sessions.http import cors
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, MotoServer, free_port
+from tests.envs import service_env
 
 APP = "http://app.test"
 OTHER = "http://evil.test"
@@ -36,15 +37,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     """One local server for the module (each test works in a session of its own)."""
     port = free_port()
-    env = {
-        "STORAGE_MODE": "local",
-        "SESSION_TYPE": "local",
-        "SESSIONS_DIR": str(tmp_path_factory.mktemp("sessions")),
-        "TOKEN_SECRET": "test-token-secret",
-        "SERVICE_API_KEYS": SERVICE_KEY,
-        "PORT": str(port),
-        "CORS_ALLOWED_ORIGINS": APP,
-    }
+    env = service_env(sessions_dir=tmp_path_factory.mktemp("sessions"), origins=[APP], PORT=str(port))
     srv = LocalServer(Runtime(env), port=port).start()
     yield srv
     srv.stop()

@@ -6,8 +6,6 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,22 +19,16 @@ from hera_sessions.core.events import UnreadableEventError
 from hera_sessions.core.models import EventKind, StorageEvent
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
-from tests.conftest import SERVICE_KEY, RedisServer, free_port, wait_for_port
+from tests.conftest import SERVICE_KEY, RedisServer, free_port
+from tests.envs import service_env
 from tests.local.helpers import eventually, outbox_of, settle
+from tests.servers import HeraServe
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 
 
 def redis_env(sessions_dir: Path, redis: RedisServer, port: int) -> dict[str, str]:
-    return {
-        "STORAGE_MODE": "local",
-        "SESSION_TYPE": "redis",
-        "REDIS_URL": redis.url,
-        "SESSIONS_DIR": str(sessions_dir),
-        "TOKEN_SECRET": "test-token-secret",
-        "SERVICE_API_KEYS": SERVICE_KEY,
-        "PORT": str(port),
-    }
+    return service_env("local", "redis", redis_url=redis.url, sessions_dir=sessions_dir, PORT=str(port))
 
 
 @pytest.fixture
@@ -94,13 +86,11 @@ def test_an_upload_during_a_redis_outage_is_recorded_once_redis_returns(tmp_path
 
 def test_a_server_killed_with_a_pending_event_delivers_it_when_restarted(tmp_path: Path, redis: RedisServer) -> None:
     port = free_port()
-    env = {**os.environ, **redis_env(tmp_path / "data", redis, port)}
-    cmd = [sys.executable, "-m", "hera_sessions.cli", "serve"]
+    env = redis_env(tmp_path / "data", redis, port)
     base = f"http://127.0.0.1:{port}"
-    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = HeraServe(env, tmp_path, name="first")
     assert redis.proc is not None
     try:
-        wait_for_port(port, proc=first)
         sid, auth, ticket = new_ticket(base)
         os.kill(redis.proc.pid, signal.SIGSTOP)  # the deliverer cannot record: the event stays pending
         answer = requests.put(ticket["url"], data=PNG, headers=ticket["headers"], timeout=30)
@@ -108,20 +98,18 @@ def test_a_server_killed_with_a_pending_event_delivers_it_when_restarted(tmp_pat
         pending = list((tmp_path / "data" / "outbox").glob("*.json"))
         assert len(pending) == 1
         first.kill()  # kill -9, with the event still in the outbox
-        first.wait(10)
     finally:
-        if first.poll() is None:
-            first.kill()
+        first.kill()
         os.kill(redis.proc.pid, signal.SIGCONT)
-    second = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    second = HeraServe(env, tmp_path, name="second")
     try:
-        wait_for_port(port, proc=second)
         assert eventually(lambda: listed(base, sid, auth) == ["photos/user.png"], within=30)
         assert eventually(lambda: not list((tmp_path / "data" / "outbox").glob("*.json")))
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.communicate(timeout=15)
-    assert second.returncode == 0
+        second.signal(signal.SIGTERM)
+        second.wait(15)
+    assert second.proc is not None
+    assert second.proc.returncode == 0
 
 
 def test_an_event_that_cannot_be_processed_is_moved_aside_and_the_queue_goes_on(local_env: dict[str, str]) -> None:

@@ -7,13 +7,11 @@ gateway address, where the containers reach this machine; ``env.json`` is rewrit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.servers import MotoServer, RedisServer, ServerProcess
 
 if not os.environ.get("HERA_SAM_LOCAL_BUILD"):
     collect_ignore_glob = ["test_*.py"]
@@ -37,35 +36,6 @@ DURATION = re.compile(r"(?<!Init )Duration: ([0-9.]+) ms")
 MEASURED: dict[str, list[float]] = {}
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening on {host}:{port}")
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @dataclass
 class Local:
     """What one `make sam-local` run made: the servers on the gateway and the settings of the functions."""
@@ -78,7 +48,7 @@ class Local:
     moto_url: str
     env_file: Path
     workdir: Path
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    servers: list[ServerProcess] = field(default_factory=list)
 
     @property
     def template(self) -> Path:
@@ -127,30 +97,12 @@ def sam_env() -> dict[str, str]:
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
     gateway = os.environ["HERA_SAM_LOCAL_GATEWAY"]
     workdir = tmp_path_factory.mktemp("samlocal")
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        redis_port = _free_port(gateway)
-        redis_bin = shutil.which("redis-server")
-        assert redis_bin, "redis-server is not on PATH (make tools installs it)"
-        redis = subprocess.Popen(
-            [redis_bin, "--bind", gateway, "--port", str(redis_port), "--save", "", "--appendonly", "no",
-             "--protected-mode", "no", "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        procs.append(redis)
-        moto_port = _free_port(gateway)
-        moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", gateway, "-p", str(moto_port)],
-            env={**sam_env(), "MOTO_DISABLE_GLOBAL_CORS": "true"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        procs.append(moto)
-        _wait_for(gateway, redis_port, redis, 15)
-        _wait_for(gateway, moto_port, moto, 30)
+    with contextlib.ExitStack() as stack:
+        redis = stack.enter_context(RedisServer(workdir / "redis", "--protected-mode", "no", host=gateway))
+        moto = stack.enter_context(MotoServer(workdir, host=gateway, env=sam_env()))
         env = json.loads((ROOT / "env.json").read_text())
-        env["Parameters"]["REDIS_URL"] = f"redis://{gateway}:{redis_port}/0"
-        env["Parameters"]["AWS_ENDPOINT_URL_S3"] = f"http://{gateway}:{moto_port}"
+        env["Parameters"]["REDIS_URL"] = redis.url
+        env["Parameters"]["AWS_ENDPOINT_URL_S3"] = moto.url
         env_file = workdir / "env.json"
         env_file.write_text(json.dumps(env, indent=2))
         yield Local(
@@ -162,11 +114,8 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
             moto_url=env["Parameters"]["AWS_ENDPOINT_URL_S3"],
             env_file=env_file,
             workdir=workdir,
-            procs=procs,
+            servers=[redis, moto],
         )
-    finally:
-        for proc in reversed(procs):
-            _stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -27,32 +26,23 @@ from tests.samlocal.conftest import (
     REGION,
     SERVICE_KEY,
     Local,
-    _free_port,
-    _stop,
-    _wait_for,
     sam_env,
 )
+from tests.servers import ServerProcess, free_port
 
 
 def _serve(local: Local, command: str, name: str) -> Iterator[str]:
     """``sam local COMMAND`` on a free loopback port, warm containers (one per function, reused); its URL."""
-    port = _free_port("127.0.0.1")
-    log = (local.workdir / f"{name}.log").open("wb")
-    proc = subprocess.Popen(
-        ["sam", "local", command, "--host", "127.0.0.1", "--port", str(port), "--warm-containers", "LAZY",
-         *local.sam_args()],
-        env=sam_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    port = free_port()
+    argv = ["sam", "local", command, "--host", "127.0.0.1", "--port", str(port), "--warm-containers", "LAZY",
+            *local.sam_args()]  # fmt: skip
+    server = ServerProcess(argv, port=port, name=name, env=sam_env(), logs=local.workdir, timeout=120)
     try:
-        _wait_for("127.0.0.1", port, proc, timeout=120)
-        yield f"http://127.0.0.1:{port}"
+        yield server.start().url
     finally:
-        _stop(proc)
-        log.close()
+        server.stop()
         if os.environ.get("HERA_SAM_LOCAL_SHOW_LOGS"):
-            print((local.workdir / f"{name}.log").read_text())
+            print(server.log.read_text())
 
 
 @pytest.fixture(scope="module")
