@@ -45,6 +45,7 @@ local function apply(ev)
   local why = quota(ev.p, ev.s, max_files, max_bytes)
   if why then return 'rejected|' .. why end
   local r = {s = ev.s, t = ctype, u = ev.u or now, e = ev.e, q = ev.q}
+  if t then r.n = t.n; r.m = t.m end  -- the name and MD5 the ticket was asked with
   rec[ev.p] = r
   redis.call('HSET', sess, 'f:' .. ev.p, cjson.encode(r))
   if t then

@@ -1,11 +1,15 @@
 -- ARGV: now, ttl, max_files, max_bytes, path, ticket JSON, max_tombstones
--- → {'ok'} | {'erased'} | {'missing'} | {'quota', why}
+-- → {'ok'} | {'erased'} | {'missing'} | {'quota', why} | {'exists'}
 local closed = gate()
 if closed then return {closed} end
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local path, ticket = ARGV[5], ARGV[6]
 load(now)
-local why = quota(path, cjson.decode(ticket).s, tonumber(ARGV[3]), tonumber(ARGV[4]))
+local wanted = cjson.decode(ticket)
+-- no silent overwrite: a live record at the path refuses a ticket that did not ask to overwrite (o = 1)
+local cur = rec[path]
+if cur and not cur.d and wanted.o ~= 1 then return {'exists'} end
+local why = quota(path, wanted.s, tonumber(ARGV[3]), tonumber(ARGV[4]))
 if why then return {'quota', why} end
 for p, t in pairs(tick) do
   if t.x <= now then redis.call('HDEL', sess, 't:' .. p) end  -- expired tickets release their reservation
