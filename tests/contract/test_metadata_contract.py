@@ -141,7 +141,7 @@ class MetadataContract:
     def test_a_recorded_path_refuses_a_ticket_that_may_not_overwrite(self, store: MetadataStore, sid: str) -> None:
         # GIVEN a recorded photos/image.jpg
         self.reserve(store, sid, "photos/image.jpg", 100)
-        self.reserve(store, sid, "photos/image.jpg", 100)  # a pending ticket is no conflict: the client may retry
+        self.reserve(store, sid, "photos/image.jpg", 100)  # the same file's pending ticket: the client may retry
         assert self.apply(store, created(sid, "photos/image.jpg", "01")) == [Outcome.RECORDED]
 
         # WHEN a second photo asks for the same path without overwrite THEN 409 file_exists, nothing reserved
@@ -158,6 +158,30 @@ class MetadataContract:
         assert self.apply(store, removed(sid, "photos/image.jpg", "02")) == [Outcome.REMOVED]
         self.reserve(store, sid, "photos/image.jpg", 50)
         assert [r.overwrite for r in store.reservations(sid)] == [False]
+
+    def test_a_pending_ticket_for_another_file_refuses_a_ticket_that_may_not_overwrite(
+        self, store: MetadataStore, sid: str
+    ) -> None:
+        def ticket(size: int, name: str, md5: str | None = None, overwrite: bool = False, ttl: int = 60) -> None:
+            reservation = Reservation(
+                "p/image.jpg", size, "image/jpeg", time.time() + ttl, name=name, content_md5=md5, overwrite=overwrite
+            )
+            store.reserve_upload(sid, reservation, LIMITS, time.time(), TTL)
+
+        md5 = "1B2M2Y8AsgTpgAmY7PhCfg=="
+        ticket(100, "image.jpg", md5)
+        ticket(100, "image.jpg", md5)  # the same file again: a retry
+        for other in ((101, "image.jpg", md5), (100, "IMAGE.jpg", md5), (100, "image.jpg", None)):
+            with pytest.raises(FileExistsConflictError):
+                ticket(*other)
+        ticket(50, "other.jpg", overwrite=True)  # asked to overwrite: it replaces the pending ticket
+        [held] = store.reservations(sid)
+        assert (held.size, held.name, held.overwrite) == (50, "other.jpg", True)
+        with pytest.raises(FileExistsConflictError):
+            ticket(100, "image.jpg")
+        ticket(50, "other.jpg", ttl=1)  # the same file (overwrite does not make it another)
+        time.sleep(1.1)
+        ticket(100, "image.jpg")  # an expired ticket holds nothing
 
     def test_the_ticket_gives_the_record_its_name_and_md5(self, store: MetadataStore, sid: str) -> None:
         name, md5 = "Фото 1 \u2013 café 😀 日本.jpg", "1B2M2Y8AsgTpgAmY7PhCfg=="

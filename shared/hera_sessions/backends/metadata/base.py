@@ -104,7 +104,8 @@ class MetadataStore(ABC):
         """Hold quota for an upload ticket; replaces a pending ticket for the same path.
 
         Raises NotFoundError (no session), GoneError (erased), QuotaExceededError, or FileExistsConflictError
-        when the path holds a live record and the reservation may not overwrite it.
+        when the reservation may not overwrite and the path holds a live record, or a live ticket for another
+        file (another size, type, MD5 or name: the same file again is a retry and replaces its ticket).
         """
 
     @abstractmethod

@@ -214,6 +214,11 @@ class RedisMetadataStore(MetadataStore):
                 f"The session already holds a file at {reservation.path!r}; choose another path, or send "
                 '"overwrite": true to replace it.'
             )
+        if answer[0] == b"pending":
+            raise FileExistsConflictError(
+                f"Another file is being uploaded to {reservation.path!r}; choose another path, or send "
+                '"overwrite": true to replace it.'
+            )
 
     def release_upload(self, session_id: str, path: str) -> None:
         with contextlib.suppress(NotFoundError, GoneError):

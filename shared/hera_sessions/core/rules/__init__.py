@@ -20,7 +20,8 @@ A script that finds the session erased or gone answers ``{"erased"}`` or ``{"mis
 - ``state.lua``         ``later(a, b)`` (sequencer order: S3's rule, right-pad the shorter with zeros, then
   compare) and the quota bookkeeping (``load``, ``quota``); part of ``reserve`` and ``apply``
 - ``reserve.lua``       hold quota for an upload ticket (replacing the path's own), refuse a path that holds a
-  live record unless the ticket may overwrite (``{"exists"}``), drop expired tickets, prune the oldest tombstones
+  live record (``{"exists"}``) or a live ticket for another file (``{"pending"}``: another size, type, MD5 or
+  name) unless the ticket may overwrite, drop expired tickets, prune the oldest tombstones
 - ``apply.lua``         a batch of one session's storage events, in order: duplicate / stale (by sequencer),
   removed (a tombstone), rejected (type, declared size, quota) or recorded (the ticket is consumed)
 - ``write.lua``         documents (put, delete) and the API's own deletion of a record (forget: a tombstone

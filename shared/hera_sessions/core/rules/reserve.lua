@@ -1,14 +1,21 @@
 -- ARGV: now, ttl, max_files, max_bytes, path, ticket JSON, max_tombstones
--- → {'ok'} | {'erased'} | {'missing'} | {'quota', why} | {'exists'}
+-- → {'ok'} | {'erased'} | {'missing'} | {'quota', why} | {'exists'} | {'pending'}
 local closed = gate()
 if closed then return {closed} end
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local path, ticket = ARGV[5], ARGV[6]
 load(now)
 local wanted = cjson.decode(ticket)
--- no silent overwrite: a live record at the path refuses a ticket that did not ask to overwrite (o = 1)
-local cur = rec[path]
-if cur and not cur.d and wanted.o ~= 1 then return {'exists'} end
+-- no silent overwrite: a ticket that did not ask to overwrite (o = 1) is refused where a live record is, or
+-- where a live ticket for another file is (another size, type, MD5 or name; the same file again is a retry)
+if wanted.o ~= 1 then
+  local cur, pending = rec[path], tick[path]
+  if cur and not cur.d then return {'exists'} end
+  if pending and pending.x > now and (pending.s ~= wanted.s or pending.t ~= wanted.t or pending.m ~= wanted.m
+      or pending.n ~= wanted.n) then
+    return {'pending'}
+  end
+end
 local why = quota(path, wanted.s, tonumber(ARGV[3]), tonumber(ARGV[4]))
 if why then return {'quota', why} end
 for p, t in pairs(tick) do
