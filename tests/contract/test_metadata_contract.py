@@ -199,6 +199,23 @@ class MetadataContract:
         assert record.to_json()["name"] == name
         assert record.to_json()["content_md5"] == md5
 
+    @pytest.mark.parametrize(
+        ("etag", "outcome"),
+        [
+            ("d41d8cd98f00b204e9800998ecf8427e", Outcome.RECORDED),  # the declared MD5
+            ("0123456789abcdef0123456789abcdef", Outcome.REJECTED),  # a plain MD5 of other bytes
+            ("0123456789abcdef0123456789abcdef-2", Outcome.RECORDED),  # multipart: says nothing of the MD5
+            ("0x8DC2F5A1B2C3D4E", Outcome.RECORDED),  # Azure's
+            (None, Outcome.RECORDED),
+        ],
+    )
+    def test_an_etag_that_is_a_plain_md5_must_be_the_declared_one(
+        self, store: MetadataStore, sid: str, etag: str | None, outcome: Outcome
+    ) -> None:
+        reservation = Reservation("a.png", 100, "image/png", time.time() + 60, content_md5="1B2M2Y8AsgTpgAmY7PhCfg==")
+        store.reserve_upload(sid, reservation, LIMITS, time.time(), TTL)
+        assert self.apply(store, created(sid, "a.png", "01", etag=etag)) == [outcome]
+
     def test_a_file_recorded_without_a_ticket_has_no_name_or_md5(self, store: MetadataStore, sid: str) -> None:
         assert self.apply(store, created(sid, "photos/b.png", "01")) == [Outcome.RECORDED]
         record = store.get_file(sid, "photos/b.png")

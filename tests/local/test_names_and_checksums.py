@@ -172,6 +172,22 @@ def test_an_unsigned_content_md5_is_still_checked(server: LocalServer, session: 
     assert send(ticket, JPEG, **{"Content-MD5": md5_of(JPEG)}).status_code == 200
 
 
+def test_a_form_post_of_other_bytes_is_never_recorded(server: LocalServer, session: tuple[str, dict[str, str]]) -> None:
+    # GIVEN a form POST ticket declaring JPEG's MD5 (a POST policy cannot bind it, on S3 as here)
+    sid, _ = session
+    ticket = ask(server, session, JPEG, method="POST", content_md5=md5_of(JPEG)).json()
+    other = JPEG[:-2] + b"\x00\xd9"
+
+    # WHEN other bytes of the same size are posted THEN storage takes them, but the event is refused: its ETag
+    # (the object's MD5) is not the declared one, so the object is deleted and never recorded
+    posted = requests.post(ticket["url"], data=ticket["fields"], files={"file": ("x", other)}, timeout=10)
+    assert posted.status_code == 204
+    settle(server.runtime)
+
+    assert "photos/image.jpg" not in files(server, session)
+    assert list(server.runtime.service().storage.list_prefix(f"sessions/{sid}/")) == []
+
+
 def test_verify_true_without_an_md5_says_there_is_nothing_to_check(
     server: LocalServer, session: tuple[str, dict[str, str]]
 ) -> None:

@@ -23,7 +23,8 @@ A script that finds the session erased or gone answers ``{"erased"}`` or ``{"mis
   live record (``{"exists"}``) or a live ticket for another file (``{"pending"}``: another size, type, MD5 or
   name) unless the ticket may overwrite, drop expired tickets, prune the oldest tombstones
 - ``apply.lua``         a batch of one session's storage events, in order: duplicate / stale (by sequencer),
-  removed (a tombstone), rejected (type, declared size, quota) or recorded (the ticket is consumed)
+  removed (a tombstone), rejected (type, declared size, an ETag that is a plain MD5 other than the ticket's
+  ``m``, quota) or recorded (the ticket is consumed; its ``n``/``m`` go on the record)
 - ``write.lua``         documents (put, delete) and the API's own deletion of a record (forget: a tombstone
   holding the record's sequencer) or of a ticket (release)
 - ``replace_files.lua`` make the session's records exactly the given ones (reconcile)
