@@ -46,6 +46,38 @@ export interface FileRecord {
   content_type: string;
   etag: string | null;
   uploaded_at: string | null;
+  /** The picked file's name as given (NFC); downloads save under it. null for files recorded without a ticket. */
+  name: string | null;
+  /** Base64 MD5 the upload declared (storage verified it where it can). */
+  content_md5: string | null;
+  /** From the image header, when it is an image. */
+  width: number | null;
+  height: number | null;
+  /** What was done with location metadata (EXIF GPS). */
+  location: "none" | "stripped" | "kept" | null;
+}
+
+/** The body of POST /v1/sessions/{session_id}/uploads. */
+export interface UploadRequest {
+  /** Where the file goes in the session: segments of [A-Za-z0-9._-], at most 256 bytes. */
+  path: string;
+  content_type: string;
+  /** The exact size in bytes. */
+  size: number;
+  /** Default "PUT"; the server may answer with a large-file protocol for big files. */
+  method?: "PUT" | "POST";
+  /**
+   * The file's name as the person gave it: any Unicode (stored NFC), at most 255 bytes of UTF-8, no control
+   * characters; else 400 invalid_name. Default: the path's last segment.
+   */
+  name?: string;
+  /** Base64 of the 16-byte MD5 (as the Content-MD5 header); else 400 invalid_content_md5. */
+  content_md5?: string;
+  /**
+   * Default false: a path that holds a file (or another file's pending upload) is 409 file_exists, and the
+   * ticket's headers make storage refuse to replace an object (send them all).
+   */
+  overwrite?: boolean;
 }
 
 export interface DownloadInfo extends FileRecord {

@@ -6,12 +6,22 @@ of stored documents (large ones are stored compressed: this is their only reader
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
 from typing import Any, Self
 
+from hera_sessions.core.errors import HeraError
 from hera_sessions.core.models import FileRecord
 from hera_sessions.core.service import SessionService
 from hera_sessions.runtime import Runtime
+
+
+class ChecksumMismatchError(HeraError, ValueError):
+    """The bytes read back are not the bytes the browser declared (their MD5 differs), or cannot be checked."""
+
+    status = 502
+    default_code = "checksum_mismatch"
 
 
 class SessionReader:
@@ -55,9 +65,33 @@ class SessionReader:
         """A signed URL (or a signed CDN URL) valid for ``DOWNLOAD_URL_TTL`` seconds."""
         return self._service.download(session_id, path).url
 
-    def read(self, session_id: str, path: str) -> bytes:
-        """The file's bytes, fetched from storage by the server (for models that take bytes, not URLs)."""
+    def file(self, session_id: str, path: str) -> FileRecord:
+        """One file's record (its ``name``, ``content_md5``, ...); NotFoundError when there is none."""
+        return self._service.get_file(session_id, path)
+
+    def read(self, session_id: str, path: str, verify: bool | None = None) -> bytes:
+        """The file's bytes, fetched from storage by the server (for models that take bytes, not URLs).
+
+        ``verify`` (default: when the record has an MD5) checks the bytes against the MD5 the browser declared
+        and raises :class:`ChecksumMismatchError` when they differ; ``verify=True`` on a record without one
+        raises it too (there is nothing to check against).
+        """
         from hera_sessions.core import keys
 
         record = self._service.get_file(session_id, path)
-        return self._service.storage.read(keys.object_key(session_id, record.path))
+        data = self._service.storage.read(keys.object_key(session_id, record.path))
+        if verify is None:
+            verify = record.content_md5 is not None
+        if verify:
+            if record.content_md5 is None:
+                raise ChecksumMismatchError(
+                    f"{record.path!r} was uploaded without content_md5: there is no checksum to verify.",
+                    "no_checksum",
+                )
+            actual = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+            if actual != record.content_md5:
+                raise ChecksumMismatchError(
+                    f"The stored bytes of {record.path!r} are not the bytes uploaded: their MD5 is {actual}, "
+                    f"the upload declared {record.content_md5}."
+                )
+        return data

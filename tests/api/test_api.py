@@ -74,7 +74,7 @@ def test_an_upload_ticket_for_put(api: Api) -> None:
     ticket = answer.body
     assert ticket["protocol"] == "put"
     assert ticket["method"] == "PUT"
-    assert ticket["headers"] == {"Content-Type": "image/png"}
+    assert ticket["headers"] == {"Content-Type": "image/png", "If-None-Match": "*"}  # no silent overwrite
     assert ticket["fields"] == {}
     assert ticket["key"] == f"sessions/{sid}/photos/user.png"
     assert ticket["upload_id"] is None
@@ -108,6 +108,21 @@ def test_an_upload_ticket_for_post(api: Api) -> None:
         ({"size": 10 * 1024 * 1024 + 1}, 413, "file_too_large"),
         ({"method": "GET"}, 400, "invalid_method"),
         ({"colour": "blue"}, 400, "unknown_field"),
+        ({"name": ""}, 400, "invalid_name"),
+        ({"name": None}, 400, "invalid_name"),
+        ({"name": 7}, 400, "invalid_name"),
+        ({"name": "bell\x07.png"}, 400, "invalid_name"),
+        ({"name": "tab\t.png"}, 400, "invalid_name"),
+        ({"name": "del\x7f.png"}, 400, "invalid_name"),
+        ({"name": "c1\x85.png"}, 400, "invalid_name"),
+        ({"name": "\ud800.png"}, 400, "invalid_json"),  # a lone surrogate: refused as JSON already
+        ({"name": "é" * 128}, 400, "invalid_name"),  # 256 bytes of UTF-8
+        ({"content_md5": "abc"}, 400, "invalid_content_md5"),
+        ({"content_md5": "d41d8cd98f00b204e9800998ecf8427e"}, 400, "invalid_content_md5"),  # hex, not base64
+        ({"content_md5": "AAAAAAAAAAAAAAAAAAAAAAAA"}, 400, "invalid_content_md5"),  # 18 bytes
+        ({"content_md5": 5}, 400, "invalid_content_md5"),
+        ({"overwrite": "yes"}, 400, "invalid_overwrite"),
+        ({"overwrite": 1}, 400, "invalid_overwrite"),
     ],
 )
 def test_bad_upload_requests_get_a_specific_4xx(api: Api, body: dict[str, Any], status: int, code: str) -> None:
@@ -150,7 +165,55 @@ def test_local_storage_has_no_large_file_protocol(api: Api) -> None:
     assert api("DELETE", f"/v1/sessions/{sid}/uploads/{upload_id}", token=token).code == "upload_not_found"
 
 
+def test_a_path_holding_a_file_is_409_unless_the_upload_may_overwrite(api: Api) -> None:
+    # GIVEN photos/image.jpg is recorded
+    sid, token = api.session()
+    first = upload(api, sid, token, path="photos/image.jpg", content_type="image/jpeg", size=5)
+    assert first.status == 201
+    assert upload(api, sid, token, path="photos/image.jpg", content_type="image/jpeg", size=5).status == 201  # retry
+    api.record(sid, "photos/image.jpg", b"first")
+
+    # WHEN a second picked image.jpg asks for the same path THEN 409 file_exists; the first photo is untouched
+    again = upload(api, sid, token, path="photos/image.jpg", content_type="image/jpeg", size=6)
+    assert (again.status, again.code) == (409, "file_exists")
+    assert "overwrite" in again.body["error"]["message"]
+    assert api.runtime.service().storage.read(f"sessions/{sid}/photos/image.jpg") == b"first"
+
+    # ... and with "overwrite": true it gets a ticket without the storage precondition
+    replacing = upload(api, sid, token, path="photos/image.jpg", content_type="image/jpeg", size=6, overwrite=True)
+    assert replacing.status == 201
+    assert "If-None-Match" not in replacing.body["headers"]
+
+
+def test_the_ticket_hands_the_client_the_md5_header(api: Api) -> None:
+    sid, token = api.session()
+    ticket = upload(api, sid, token, size=5, content_md5="gnzLDuqKcGxMNKFokfhOew==").body
+    assert ticket["headers"]["Content-MD5"] == "gnzLDuqKcGxMNKFokfhOew=="
+    assert "X-Hera-MD5=gnzLDuqKcGxMNKFokfhOew%3D%3D" in ticket["url"]  # signed into the URL
+
+
 # -- files -------------------------------------------------------------------------------------------------
+
+
+def test_names_are_kept_as_given_nfc_normalised(api: Api) -> None:
+    sid, token = api.session()
+    decomposed = "Cafe\u0301 \u2013 東京 😀.png"  # "é" as e + combining acute: NFC makes it one character
+    md5 = "gnzLDuqKcGxMNKFokfhOew=="  # of b"12345"
+    assert upload(api, sid, token, size=5, name=decomposed, content_md5=md5).status == 201
+    assert upload(api, sid, token, path="plain.png", size=5).status == 201
+    api.record(sid, "photos/user.png", b"12345")
+    api.record(sid, "plain.png", b"12345")
+
+    listed = {f["path"]: f for f in api("GET", f"/v1/sessions/{sid}/files", token=token).body["files"]}
+    assert listed["photos/user.png"]["name"] == "Café \u2013 東京 😀.png"
+    assert listed["photos/user.png"]["content_md5"] == md5
+    assert listed["plain.png"]["name"] == "plain.png"  # default: the path's last segment
+    assert listed["plain.png"]["content_md5"] is None
+    assert {"width", "height", "location"} <= listed["plain.png"].keys()
+
+    got = api("GET", f"/v1/sessions/{sid}/files/photos/user.png", token=token).body
+    assert got["name"] == "Café \u2013 東京 😀.png"
+    assert "filename%2A%3DUTF-8%27%27Caf%25C3%25A9" in got["url"]  # the download saves under the name
 
 
 def test_files_are_listed_from_metadata_and_downloaded(api: Api) -> None:

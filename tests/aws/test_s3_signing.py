@@ -7,6 +7,7 @@ signer (when installed) the parameters and the signature are the same, in anothe
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import random
 import string
@@ -24,6 +25,8 @@ REGION = "ap-northeast-1"
 FROZEN = dt.datetime(2026, 11, 29, 5, 42, 14, 123456)
 TYPES = [*EXTENSIONS_BY_TYPE, "image/png; charset=binary", "text/plain;  charset=utf-8"]
 KEY_CHARS = string.ascii_letters + string.digits + "._-~!'()*+ =@,;:&$ éあ"
+#: Names as people give them: any Unicode but control characters (quotes, percent signs, emoji, CJK...).
+NAME_CHARS = string.ascii_letters + string.digits + "._- \"\\%'()&;=éÅßあ日本語Фото😀"
 
 
 class Clock:
@@ -107,7 +110,7 @@ LAYOUTS = [
 def cases(seed: int, count: int) -> Iterator[tuple[str, str, int, int, str]]:
     rng = random.Random(seed)
     for _ in range(count):
-        name = "".join(rng.choices(string.ascii_letters + string.digits + "._-", k=rng.randint(1, 40)))
+        name = "".join(rng.choices(NAME_CHARS, k=rng.randint(1, 40)))
         yield (
             random_key(rng),
             rng.choice(TYPES),
@@ -138,7 +141,19 @@ def test_urls_are_byte_identical_to_botocores(clock: Clock, endpoint: str | None
         )
         assert ours.put_url(key, ctype, size, expires) == put, (i, key, ctype)
 
-        disposition = content_disposition(name)
+        md5 = base64.b64encode(rng.randbytes(16)).decode()
+        for extra in ({"ContentMD5": md5}, {"IfNoneMatch": "*"}, {"ContentMD5": md5, "IfNoneMatch": "*"}):
+            bound = client.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": bucket, "Key": key, "ContentType": ctype, "ContentLength": size, **extra},
+                ExpiresIn=expires,
+            )
+            ours_bound = ours.put_url(
+                key, ctype, size, expires, content_md5=extra.get("ContentMD5"), if_none_match=extra.get("IfNoneMatch")
+            )
+            assert ours_bound == bound, (i, key, extra)
+
+        disposition = content_disposition(name, "fallback.png")
         get = client.generate_presigned_url(
             "get_object",
             Params={

@@ -147,18 +147,35 @@ def test_a_put_url_signs_content_type_and_length(s3_api: Api, s3_env: dict[str, 
 
     assert ticket["protocol"] == "put"
     assert ticket["method"] == "PUT"
-    assert ticket["headers"] == {"Content-Type": "image/png"}
+    assert ticket["headers"] == {"Content-Type": "image/png", "If-None-Match": "*"}
     q = query(ticket["url"])
     assert q["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
-    assert q["X-Amz-SignedHeaders"] == "content-length;content-type;host"
+    assert q["X-Amz-SignedHeaders"] == "content-length;content-type;host;if-none-match"
     assert q["X-Amz-Expires"] == "300"  # UPLOAD_URL_TTL's default
     assert q["X-Amz-Credential"].endswith(f"/{REGION}/s3/aws4_request")
     # The signature is botocore's for exactly that type and length...
-    headers = {"Content-Type": "image/png", "Content-Length": "1234"}
+    headers = {"Content-Type": "image/png", "Content-Length": "1234", "If-None-Match": "*"}
     assert signed_as(ticket["url"], "PUT", headers)
     # ...and for no other.
     assert not signed_as(ticket["url"], "PUT", {**headers, "Content-Length": "1235"})
     assert not signed_as(ticket["url"], "PUT", {**headers, "Content-Type": "image/jpeg"})
+    assert not signed_as(ticket["url"], "PUT", {"Content-Type": "image/png", "Content-Length": "1234"})
+
+
+def test_a_put_url_signs_the_md5_and_overwrite_drops_the_precondition(s3_api: Api) -> None:
+    sid, token = s3_api.session()
+    md5 = "gnzLDuqKcGxMNKFokfhOew=="
+    body = {"path": "a.png", "content_type": "image/png", "size": 5, "content_md5": md5, "overwrite": True}
+
+    answer = s3_api("POST", f"/v1/sessions/{sid}/uploads", body, token)
+
+    assert answer.status == 201, answer.body
+    ticket = answer.body
+    assert ticket["headers"] == {"Content-Type": "image/png", "Content-MD5": md5}
+    assert query(ticket["url"])["X-Amz-SignedHeaders"] == "content-length;content-md5;content-type;host"
+    headers = {"Content-Type": "image/png", "Content-Length": "5", "Content-MD5": md5}
+    assert signed_as(ticket["url"], "PUT", headers)
+    assert not signed_as(ticket["url"], "PUT", {**headers, "Content-MD5": "AAAAAAAAAAAAAAAAAAAAAA=="})
 
 
 def test_the_put_url_lives_upload_url_ttl(s3_env: dict[str, str], make_runtime: Callable[..., Runtime]) -> None:
@@ -352,11 +369,33 @@ def test_a_multipart_upload_completes_through_the_api(large_api: Api, s3_bucket:
     done = large_api("POST", f"/v1/sessions/{sid}/uploads/{ticket['upload_id']}/complete", {"parts": sent.parts}, token)
 
     assert done.status == 200, done.body
-    assert done.body == {"path": "videos/big.png", "size": len(BIG), "content_type": "image/png"}
+    assert done.body == {
+        "path": "videos/big.png",
+        "size": len(BIG),
+        "content_type": "image/png",
+        "name": "big.png",
+        "content_md5": None,
+    }
     key = f"sessions/{sid}/videos/big.png"
     assert s3_bucket.get(key) == BIG
     assert s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=key)["ContentType"] == "image/png"
     assert s3_bucket.multipart_uploads(f"sessions/{sid}/") == []
+
+
+def test_a_multipart_upload_never_replaces_a_file_stored_meanwhile(large_api: Api, s3_bucket: Bucket) -> None:
+    # GIVEN a no-overwrite multipart upload whose parts are sent
+    sid, token = large_api.session()
+    ticket = large_api.ticket(sid, token, "videos/big.png", "image/png", len(BIG))
+    sent = send_upload(ticket, BIG)
+    # ... while another upload stores an object at the same key
+    key = f"sessions/{sid}/videos/big.png"
+    s3_bucket.put(key, PNG, "image/png")
+
+    # WHEN the client completes THEN S3 refuses (IfNoneMatch on CompleteMultipartUpload): 409 file_exists
+    done = large_api("POST", f"/v1/sessions/{sid}/uploads/{ticket['upload_id']}/complete", {"parts": sent.parts}, token)
+
+    assert (done.status, done.code) == (409, "file_exists"), done.body
+    assert s3_bucket.get(key) == PNG
 
 
 def test_completing_with_a_wrong_etag_is_invalid_parts(large_api: Api) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -218,6 +219,25 @@ def test_a_large_ticket_is_azure_blocks_that_the_browser_client_can_send(
     assert [r.status_code for r in responses] == [201] * 6
     props = azure_container.client.get_blob_client(key).get_blob_properties()
     assert (props.size, props.content_settings.content_type) == (len(body), "image/png")
+    assert storage.read(key) == body
+
+
+def test_a_no_overwrite_block_list_never_replaces_a_blob(
+    storage: azure.AzureBlobStorage, azure_container: Container, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(azure, "BLOCK_SIZE", 1024)
+    body = bytes(range(256)) * 8
+    upload = replace(spec(key, size=len(body)), overwrite=False)
+
+    # GIVEN a no-overwrite block ticket: If-None-Match travels with the blocks and the block list
+    ticket = storage.start_large_upload(upload).to_json()
+    assert ticket["headers"] == {"x-ms-blob-content-type": "image/png", "If-None-Match": "*"}
+    assert [r.status_code for r in send_blocks(ticket, body, "image/png")] == [201] * 3
+
+    # WHEN a second one is sent for the same blob THEN Put Block List is refused and the first stays
+    again = storage.start_large_upload(upload).to_json()
+    responses = send_blocks(again, body[::-1], "image/png")
+    assert [r.status_code for r in responses] == [201, 201, 409], [r.text for r in responses]
     assert storage.read(key) == body
 
 

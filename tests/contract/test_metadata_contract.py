@@ -13,7 +13,7 @@ from hera_sessions.backends.metadata.base import MetadataStore
 from hera_sessions.backends.metadata.embedded import open_embedded
 from hera_sessions.backends.metadata.redis import RedisMetadataStore
 from hera_sessions.core import rules
-from hera_sessions.core.errors import GoneError, NotFoundError, QuotaExceededError
+from hera_sessions.core.errors import FileExistsConflictError, GoneError, NotFoundError, QuotaExceededError
 from hera_sessions.core.keys import new_session_id
 from hera_sessions.core.models import EventKind, FileRecord, Outcome, Reservation
 from hera_sessions.core.rules import CheckedEvent, Limits
@@ -102,8 +102,11 @@ class MetadataContract:
         assert store.get_meta(sid, "x") == b"{}"
 
     # -- quotas ------------------------------------------------------------------------------------------
-    def reserve(self, store: MetadataStore, sid: str, path: str, size: int, ttl: float = 60) -> None:
-        store.reserve_upload(sid, Reservation(path, size, "image/png", time.time() + ttl), LIMITS, time.time(), TTL)
+    def reserve(
+        self, store: MetadataStore, sid: str, path: str, size: int, ttl: float = 60, overwrite: bool = False
+    ) -> None:
+        reservation = Reservation(path, size, "image/png", time.time() + ttl, overwrite=overwrite)
+        store.reserve_upload(sid, reservation, LIMITS, time.time(), TTL)
 
     def test_reservations_count_against_the_quota(self, store: MetadataStore, sid: str) -> None:
         for i in range(3):
@@ -129,10 +132,103 @@ class MetadataContract:
     def test_a_recorded_file_and_its_new_ticket_count_once(self, store: MetadataStore, sid: str) -> None:
         self.reserve(store, sid, "p/0.png", 100)
         assert self.apply(store, created(sid, "p/0.png", "01", size=100)) == [Outcome.RECORDED]
-        self.reserve(store, sid, "p/0.png", 900)  # overwriting: the 900 replaces the 100
+        self.reserve(store, sid, "p/0.png", 900, overwrite=True)  # overwriting: the 900 replaces the 100
         self.reserve(store, sid, "p/1.png", 100)
         with pytest.raises(QuotaExceededError):
             self.reserve(store, sid, "p/2.png", 1)
+
+    # -- no silent overwrite, names, checksums (issue 11) ------------------------------------------------
+    def test_a_recorded_path_refuses_a_ticket_that_may_not_overwrite(self, store: MetadataStore, sid: str) -> None:
+        # GIVEN a recorded photos/image.jpg
+        self.reserve(store, sid, "photos/image.jpg", 100)
+        self.reserve(store, sid, "photos/image.jpg", 100)  # the same file's pending ticket: the client may retry
+        assert self.apply(store, created(sid, "photos/image.jpg", "01")) == [Outcome.RECORDED]
+
+        # WHEN a second photo asks for the same path without overwrite THEN 409 file_exists, nothing reserved
+        with pytest.raises(FileExistsConflictError) as refused:
+            self.reserve(store, sid, "photos/image.jpg", 50)
+        assert (refused.value.status, refused.value.code) == (409, "file_exists")
+        assert store.reservations(sid) == []
+
+        # ... with overwrite it gets its ticket; and once the file is deleted (a tombstone) the path is free again
+        self.reserve(store, sid, "photos/image.jpg", 50, overwrite=True)
+        [ticket] = store.reservations(sid)
+        assert ticket.overwrite is True
+        store.release_upload(sid, "photos/image.jpg")
+        assert self.apply(store, removed(sid, "photos/image.jpg", "02")) == [Outcome.REMOVED]
+        self.reserve(store, sid, "photos/image.jpg", 50)
+        assert [r.overwrite for r in store.reservations(sid)] == [False]
+
+    def test_a_pending_ticket_for_another_file_refuses_a_ticket_that_may_not_overwrite(
+        self, store: MetadataStore, sid: str
+    ) -> None:
+        def ticket(size: int, name: str, md5: str | None = None, overwrite: bool = False, ttl: int = 60) -> None:
+            reservation = Reservation(
+                "p/image.jpg", size, "image/jpeg", time.time() + ttl, name=name, content_md5=md5, overwrite=overwrite
+            )
+            store.reserve_upload(sid, reservation, LIMITS, time.time(), TTL)
+
+        md5 = "1B2M2Y8AsgTpgAmY7PhCfg=="
+        ticket(100, "image.jpg", md5)
+        ticket(100, "image.jpg", md5)  # the same file again: a retry
+        for other in ((101, "image.jpg", md5), (100, "IMAGE.jpg", md5), (100, "image.jpg", None)):
+            with pytest.raises(FileExistsConflictError):
+                ticket(*other)
+        ticket(50, "other.jpg", overwrite=True)  # asked to overwrite: it replaces the pending ticket
+        [held] = store.reservations(sid)
+        assert (held.size, held.name, held.overwrite) == (50, "other.jpg", True)
+        with pytest.raises(FileExistsConflictError):
+            ticket(100, "image.jpg")
+        ticket(50, "other.jpg", ttl=1)  # the same file (overwrite does not make it another)
+        time.sleep(1.1)
+        ticket(100, "image.jpg")  # an expired ticket holds nothing
+
+    def test_the_ticket_gives_the_record_its_name_and_md5(self, store: MetadataStore, sid: str) -> None:
+        name, md5 = "Фото 1 \u2013 café 😀 日本.jpg", "1B2M2Y8AsgTpgAmY7PhCfg=="
+        reservation = Reservation("photos/a.jpg", 100, "image/jpeg", int(time.time()) + 60, name=name, content_md5=md5)
+        store.reserve_upload(sid, reservation, LIMITS, time.time(), TTL)
+        assert store.reservations(sid) == [reservation]
+
+        event = CheckedEvent(sid, "photos/a.jpg", EventKind.CREATED, "01", size=100, content_type="image/jpeg")
+        assert self.apply(store, event) == [Outcome.RECORDED]
+
+        record = store.get_file(sid, "photos/a.jpg")
+        assert record is not None
+        assert (record.name, record.content_md5) == (name, md5)
+        assert store.list_files(sid) == [record]
+        assert record.to_json()["name"] == name
+        assert record.to_json()["content_md5"] == md5
+
+    @pytest.mark.parametrize(
+        ("etag", "outcome"),
+        [
+            ("d41d8cd98f00b204e9800998ecf8427e", Outcome.RECORDED),  # the declared MD5
+            ("0123456789abcdef0123456789abcdef", Outcome.REJECTED),  # a plain MD5 of other bytes
+            ("0123456789abcdef0123456789abcdef-2", Outcome.RECORDED),  # multipart: says nothing of the MD5
+            ("0x8DC2F5A1B2C3D4E", Outcome.RECORDED),  # Azure's
+            (None, Outcome.RECORDED),
+        ],
+    )
+    def test_an_etag_that_is_a_plain_md5_must_be_the_declared_one(
+        self, store: MetadataStore, sid: str, etag: str | None, outcome: Outcome
+    ) -> None:
+        reservation = Reservation("a.png", 100, "image/png", time.time() + 60, content_md5="1B2M2Y8AsgTpgAmY7PhCfg==")
+        store.reserve_upload(sid, reservation, LIMITS, time.time(), TTL)
+        assert self.apply(store, created(sid, "a.png", "01", etag=etag)) == [outcome]
+
+    def test_a_file_recorded_without_a_ticket_has_no_name_or_md5(self, store: MetadataStore, sid: str) -> None:
+        assert self.apply(store, created(sid, "photos/b.png", "01")) == [Outcome.RECORDED]
+        record = store.get_file(sid, "photos/b.png")
+        assert record is not None
+        assert (record.name, record.content_md5) == (None, None)
+        assert {"name": None, "content_md5": None}.items() <= record.to_json().items()
+
+    def test_reconcile_keeps_name_and_md5(self, store: MetadataStore, sid: str) -> None:
+        record = FileRecord(
+            "a.png", 10, "image/png", "e", 1.0, "01", name="ä.png", content_md5="AAAAAAAAAAAAAAAAAAAAAA=="
+        )
+        store.replace_files(sid, [record], time.time(), TTL)
+        assert store.list_files(sid) == [record]
 
     # -- events ------------------------------------------------------------------------------------------
     def test_created_then_removed(self, store: MetadataStore, sid: str) -> None:

@@ -30,11 +30,14 @@ Optional hooks:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -96,14 +99,35 @@ def send_upload(ticket: UploadTicket | Mapping[str, Any], body: bytes, timeout: 
     raise AssertionError(f"send_upload does not know the protocol {protocol!r}")
 
 
-def upload_spec(key: str, size: int, method: str = "PUT", content_type: str = "image/png") -> UploadSpec:
+def upload_spec(
+    key: str,
+    size: int,
+    method: str = "PUT",
+    content_type: str = "image/png",
+    *,
+    content_md5: str | None = None,
+    overwrite: bool = True,
+) -> UploadSpec:
     now = time.time()
-    return UploadSpec(key, content_type, size, method, TTL, now + TTL)
+    return UploadSpec(key, content_type, size, method, TTL, now + TTL, content_md5, overwrite)
 
 
-def download_spec(key: str, content_type: str = "image/png") -> DownloadSpec:
+def download_spec(key: str, content_type: str = "image/png", name: str | None = None) -> DownloadSpec:
     now = time.time()
-    return DownloadSpec(key, content_type, key.rsplit("/", 1)[-1], TTL, now + TTL)
+    return DownloadSpec(key, content_type, name or key.rsplit("/", 1)[-1], TTL, now + TTL)
+
+
+def md5_of(body: bytes) -> str:
+    return base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+
+
+def signed_query_headers(url: str, parameter: str) -> set[str]:
+    """The header names a presigned URL signs (``X-Amz-SignedHeaders`` / ``X-Goog-SignedHeaders``)."""
+    query = dict(parse_qsl(urlsplit(url).query))
+    return set(query[parameter].lower().split(";"))
+
+
+NAME = 'Фото 1 \u2013 café "квартира" 😀.png'
 
 
 class StorageContract:
@@ -113,8 +137,19 @@ class StorageContract:
     conditional_delete: bool = True
     conditional_delete_note: str = ""
 
+    #: Whether the server behind the backend checks the write preconditions and Content-MD5 it is sent (real
+    #: clouds do; emulators may not: their subclasses say so, and what was signed is read back instead).
+    enforces_preconditions: bool = True
+    enforces_md5: bool = True
+    #: Whether the server answers a download with the signed ``Content-Disposition``.
+    serves_disposition: bool = True
+
     def version_of(self, info: ObjectInfo) -> str | None:
         return info.etag
+
+    def bound_headers(self, ticket: UploadTicket) -> set[str]:
+        """The (lower-case) headers the ticket binds: signed into the URL, or checked by the storage itself."""
+        return {k.lower() for k in ticket.headers}
 
     @pytest.fixture
     def storage(self) -> Storage:
@@ -170,6 +205,77 @@ class StorageContract:
 
         assert 400 <= sent.status < 500
         assert [i.key for i in storage.list_prefix(keys.session_prefix(sid))] == []
+
+    # -- no silent overwrite, checksums (issue 11) --------------------------------------------------------
+    def test_a_no_overwrite_ticket_binds_the_absence_and_the_md5(self, storage: Storage, sid: str) -> None:
+        key = keys.object_key(sid, "photos/image.png")
+        ticket = storage.presign_upload(upload_spec(key, len(PNG), content_md5=md5_of(PNG), overwrite=False))
+
+        headers = {k.lower(): v for k, v in ticket.headers.items()}
+        assert headers["content-md5"] == md5_of(PNG)
+        precondition = {"if-none-match": "*"} if "if-none-match" in headers else {"x-goog-if-generation-match": "0"}
+        assert precondition.items() <= headers.items()
+        assert {"content-md5", *precondition} <= self.bound_headers(ticket)
+
+        sent = self.upload(ticket, PNG)
+        assert sent.ok, (sent.status, sent.responses[-1].text)
+        assert storage.read(key) == PNG
+
+    def test_an_overwrite_ticket_adds_no_precondition(self, storage: Storage, sid: str) -> None:
+        key = keys.object_key(sid, "photos/image.png")
+        self.put(storage, key, PNG)
+        ticket = storage.presign_upload(upload_spec(key, 100, overwrite=True))
+        assert not {"if-none-match", "x-goog-if-generation-match"} & {k.lower() for k in ticket.headers}
+
+        sent = self.upload(ticket, PNG[:100])
+
+        assert sent.ok, (sent.status, sent.responses[-1].text)
+        assert storage.read(key) == PNG[:100]
+
+    def test_a_no_overwrite_upload_never_replaces_an_object(self, storage: Storage, sid: str) -> None:
+        if not self.enforces_preconditions:
+            pytest.skip(f"the server behind {storage.name} here checks no write preconditions")
+        # GIVEN two photos both picked as image.png got tickets before either was stored
+        key = keys.object_key(sid, "photos/image.png")
+        first = storage.presign_upload(upload_spec(key, len(PNG), overwrite=False))
+        second = storage.presign_upload(upload_spec(key, 100, overwrite=False))
+
+        # WHEN both are sent THEN the first is stored and the second refused: the first photo is kept
+        assert self.upload(first, PNG).ok
+        refused = self.upload(second, PNG[:100])
+
+        assert refused.status in (409, 412), refused.responses[-1].text
+        assert storage.read(key) == PNG
+
+    def test_a_body_that_is_not_its_md5_is_refused(self, storage: Storage, sid: str) -> None:
+        if not self.enforces_md5:
+            pytest.skip(f"the server behind {storage.name} here checks no Content-MD5")
+        key = keys.object_key(sid, "photos/image.png")
+        ticket = storage.presign_upload(upload_spec(key, len(PNG), content_md5=md5_of(PNG)))
+        corrupted = PNG[:-1] + b"\x00"
+
+        sent = self.upload(ticket, corrupted)
+
+        assert sent.status == 400, sent.responses[-1].text
+        assert [i.key for i in storage.list_prefix(keys.session_prefix(sid))] == []
+
+    def test_the_download_saves_under_the_name_given(self, storage: Storage, sid: str) -> None:
+        key = keys.object_key(sid, "photos/user.png")
+        self.put(storage, key)
+        spec = download_spec(key, name=NAME)
+        assert spec.disposition == (
+            "inline; filename=\"user.png\"; filename*=UTF-8''"
+            "%D0%A4%D0%BE%D1%82%D0%BE%201%20%E2%80%93%20caf%C3%A9%20%22%D0%BA%D0%B2%D0%B0%D1%80%D1%82%D0%B8%D1%80%D0%B0"
+            "%22%20%F0%9F%98%80.png"
+        )
+
+        response = requests.get(storage.presign_download(spec), timeout=30)
+
+        assert response.status_code == 200, response.text
+        assert response.content == PNG
+        if not self.serves_disposition:
+            pytest.skip(f"the server behind {storage.name} here ignores response-content-disposition")
+        assert response.headers["Content-Disposition"] == spec.disposition
 
     # -- reading back ------------------------------------------------------------------------------------
     def test_listing_shows_key_size_and_etag(self, storage: Storage, sid: str) -> None:
@@ -264,8 +370,12 @@ class TestS3Storage(StorageContract):
     """S3 on the moto server (path-style, as with any custom endpoint). moto checks no signatures."""
 
     enforces_declared_size = False
+    enforces_md5 = False  # moto ignores Content-MD5 on a presigned PUT (it does honour If-None-Match)
     conditional_delete = False
     conditional_delete_note = "S3 deletes unconditionally: its signatures bind type and size, so refusals are rare"
+
+    def bound_headers(self, ticket: UploadTicket) -> set[str]:
+        return signed_query_headers(ticket.url, "X-Amz-SignedHeaders")
 
     @pytest.fixture
     def storage(self, aws_env: dict[str, str], moto_server: Any) -> Storage:

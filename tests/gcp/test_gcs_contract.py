@@ -15,7 +15,7 @@ from hera_sessions import config
 from hera_sessions.backends.storage import gcs
 from hera_sessions.backends.storage.base import Storage
 from hera_sessions.core.models import ObjectInfo, UploadTicket
-from tests.contract.test_storage_contract import Sent, StorageContract, send_upload
+from tests.contract.test_storage_contract import Sent, StorageContract, send_upload, signed_query_headers
 from tests.envs import service_env
 from tests.gcp.conftest import Bucket, ServiceAccount, verify_post_policy, verify_v4_url
 
@@ -27,6 +27,12 @@ class TestGcsStorage(StorageContract):
 
     conditional_delete = False
     conditional_delete_note = "gcp-storage-emulator ignores ifGenerationMatch; GCS honours it"
+
+    enforces_preconditions = False  # nor x-goog-if-generation-match ...
+    enforces_md5 = False  # ... nor Content-MD5: what the URL signs is read back instead (bound_headers)
+
+    def bound_headers(self, ticket: UploadTicket) -> set[str]:
+        return signed_query_headers(ticket.url, "X-Goog-SignedHeaders")
 
     def version_of(self, info: ObjectInfo) -> str | None:
         return info.version  # GCS events name the generation

@@ -12,6 +12,7 @@ import base64
 import datetime
 import json
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -181,6 +182,39 @@ def test_a_resumable_start_url_is_a_signed_post_with_x_goog_resumable(
     assert upload.expires_at - 2 <= v4_expiry(query) <= upload.expires_at
     with pytest.raises(InvalidSignature):  # a plain PUT or POST without the start header is not what was signed
         verify_v4_url(ticket.url, "PUT", ticket.headers, service_account.public_key)
+
+
+def test_a_no_overwrite_resumable_start_signs_the_generation_precondition(
+    storage: gcs.GcsStorage, service_account: ServiceAccount, key: str
+) -> None:
+    upload = replace(spec(key, size=64 * 1024 * 1024), overwrite=False, content_md5="gnzLDuqKcGxMNKFokfhOew==")
+
+    ticket = storage.start_large_upload(upload)
+
+    # the precondition applies to the object the session creates; the whole body's MD5 cannot be bound at start
+    assert ticket.headers["x-goog-if-generation-match"] == "0"
+    assert "Content-MD5" not in ticket.headers
+    query = verify_v4_url(ticket.url, "POST", ticket.headers, service_account.public_key)
+    assert {"x-goog-if-generation-match", "x-goog-resumable"} <= set(query["X-Goog-SignedHeaders"].split(";"))
+    without = {k: v for k, v in ticket.headers.items() if k != "x-goog-if-generation-match"}
+    with pytest.raises(AssertionError, match="signed headers"):  # a start without it is not what was signed
+        verify_v4_url(ticket.url, "POST", without, service_account.public_key)
+
+
+def test_a_put_url_signs_the_md5_and_the_precondition(
+    storage: gcs.GcsStorage, service_account: ServiceAccount, key: str
+) -> None:
+    md5 = "gnzLDuqKcGxMNKFokfhOew=="
+
+    ticket = storage.presign_upload(replace(spec(key), overwrite=False, content_md5=md5))
+
+    assert ticket.headers["Content-MD5"] == md5
+    query = verify_v4_url(ticket.url, "PUT", ticket.headers, service_account.public_key)
+    assert {"content-md5", "x-goog-if-generation-match"} <= set(query["X-Goog-SignedHeaders"].split(";"))
+    with pytest.raises(InvalidSignature):
+        verify_v4_url(
+            ticket.url, "PUT", {**ticket.headers, "Content-MD5": "AAAAAAAAAAAAAAAAAAAAAA=="}, service_account.public_key
+        )
 
 
 def test_large_uploads_get_a_resumable_ticket_and_hold_quota_past_the_url_ttl(

@@ -49,11 +49,13 @@ def new_session(server: LocalServer) -> tuple[str, dict[str, str]]:
     return created["session_id"], {"Authorization": f"Bearer {created['token']}"}
 
 
-def ticket_for(server: LocalServer, method: str = "PUT", path: str = "photos/user.png") -> tuple[str, dict[str, Any]]:
+def ticket_for(
+    server: LocalServer, method: str = "PUT", path: str = "photos/user.png", **extra: Any
+) -> tuple[str, dict[str, Any]]:
     sid, auth = new_session(server)
     answer = requests.post(
         f"{server.url}/v1/sessions/{sid}/uploads",
-        json={"path": path, "content_type": "image/png", "size": len(PNG), "method": method},
+        json={"path": path, "content_type": "image/png", "size": len(PNG), "method": method, **extra},
         headers=auth,
         timeout=5,
     )
@@ -243,7 +245,7 @@ def test_the_longest_path_the_rules_accept_uploads(server: LocalServer) -> None:
 
 
 def test_racing_puts_leave_the_record_matching_the_stored_object(server: LocalServer) -> None:
-    sid, ticket = ticket_for(server)
+    sid, ticket = ticket_for(server, overwrite=True)
     bodies = [PNG[:-1] + bytes([i]) for i in range(4)]
     for _ in range(25):
         barrier = threading.Barrier(4)
@@ -258,6 +260,29 @@ def test_racing_puts_leave_the_record_matching_the_stored_object(server: LocalSe
         stored = hashlib.md5(storage_of(server).read(ticket["key"])).hexdigest()
         (record,) = server.runtime.service().list_files(sid)
         assert (record.etag or "").strip('"') == stored
+
+
+def test_racing_no_overwrite_puts_store_exactly_one(server: LocalServer) -> None:
+    # GIVEN one no-overwrite ticket, sent four times at once with four different bodies
+    sid, ticket = ticket_for(server)
+    assert ticket["headers"]["If-None-Match"] == "*"
+    bodies = [PNG[:-1] + bytes([i]) for i in range(4)]
+    barrier = threading.Barrier(4)
+
+    def put(body: bytes) -> int:
+        barrier.wait()
+        return requests.put(ticket["url"], data=body, headers=ticket["headers"], timeout=10).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        statuses_seen = list(pool.map(put, bodies))
+
+    # THEN one is stored, three get S3's 412 PreconditionFailed, and the record is the one stored
+    assert sorted(statuses_seen) == [200, 412, 412, 412]
+    settle(server.runtime)
+    stored = storage_of(server).read(ticket["key"])
+    assert stored == bodies[statuses_seen.index(200)]
+    (record,) = server.runtime.service().list_files(sid)
+    assert (record.etag or "").strip('"') == hashlib.md5(stored).hexdigest()
 
 
 def test_a_body_larger_than_any_route_takes_is_refused_before_it_is_read(server: LocalServer) -> None:

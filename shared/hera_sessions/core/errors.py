@@ -70,9 +70,19 @@ class UnsupportedTypeError(HeraError):
     default_code = "content_type_not_allowed"
 
 
-class QuotaExceededError(HeraError):
+class ConflictError(HeraError):
     status = 409
+    default_code = "conflict"
+
+
+class QuotaExceededError(ConflictError):
     default_code = "quota_exceeded"
+
+
+class FileExistsConflictError(ConflictError, FileExistsError):
+    """The path already holds a recorded file and the upload did not ask to overwrite it."""
+
+    default_code = "file_exists"
 
 
 class UnavailableError(HeraError):

@@ -43,6 +43,11 @@ class FileRecord:
     etag: str | None
     uploaded_at: float
     sequencer: str | None = None
+    name: str | None = None  # the picked file's name, NFC
+    content_md5: str | None = None  # base64 MD5 the client declared (and storage verified where it can)
+    width: int | None = None
+    height: int | None = None
+    location: str | None = None  # "none" | "stripped" | "kept"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +56,11 @@ class FileRecord:
             "content_type": self.content_type,
             "etag": self.etag,
             "uploaded_at": iso(self.uploaded_at),
+            "name": self.name,
+            "content_md5": self.content_md5,
+            "width": self.width,
+            "height": self.height,
+            "location": self.location,
         }
 
 
@@ -60,6 +70,9 @@ class UploadRequest:
     content_type: str
     size: int
     method: Literal["PUT", "POST"] = "PUT"
+    name: str | None = None  # default: the path's last segment
+    content_md5: str | None = None  # base64 of the 16-byte MD5
+    overwrite: bool = False  # False: a path holding a recorded file is 409 file_exists
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +84,9 @@ class Reservation:
     content_type: str
     expires_at: float
     upload_id: str | None = None
+    name: str | None = None
+    content_md5: str | None = None
+    overwrite: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
+import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hera_sessions.backends.metadata.base import CheckedEvent, Limits, MetadataStore
@@ -56,6 +59,43 @@ class ReconcileReport:
     kept: int
 
 
+#: A file name: at most this many bytes of UTF-8 (what most file systems allow), after NFC normalisation.
+MAX_NAME_BYTES = 255
+
+
+def check_name(name: object) -> str:
+    """The name a person gave a file, NFC-normalised: any Unicode but control characters (C0, DEL, C1)."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError("'name' must be a non-empty string, the file's name.", "invalid_name")
+    name = unicodedata.normalize("NFC", name)
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate (a JSON "\ud800" escape)
+        raise InvalidInputError("'name' is not valid Unicode text.", "invalid_name") from None
+    if size > MAX_NAME_BYTES:
+        raise InvalidInputError(
+            f"'name' is {size} bytes of UTF-8; at most {MAX_NAME_BYTES} are allowed.", "invalid_name"
+        )
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in name):
+        raise InvalidInputError("'name' may not hold control characters.", "invalid_name")
+    return name
+
+
+def check_content_md5(value: object) -> str | None:
+    """None, or the base64 of a 16-byte MD5 (as the ``Content-MD5`` header carries it)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str) and len(base64.b64decode(value, validate=True)) == 16 and len(value) == 24:
+            return value
+    except binascii.Error:
+        pass
+    raise InvalidInputError(
+        "'content_md5' must be the base64 of the file's 16-byte MD5 digest (24 characters), as Content-MD5.",
+        "invalid_content_md5",
+    )
+
+
 class SessionService:
     def __init__(self, settings: Settings, storage: Storage, metadata: MetadataStore, tokens: TokenAuthority) -> None:
         self.settings = settings
@@ -95,6 +135,8 @@ class SessionService:
     # -- uploads -----------------------------------------------------------------------------------------
     def create_upload(self, session_id: str, request: UploadRequest) -> UploadTicket:
         path = keys.check_path(request.path)
+        name = check_name(request.name if request.name is not None else path.rsplit("/", 1)[-1])
+        content_md5 = check_content_md5(request.content_md5)
         content_type = keys.check_type_fits(path, request.content_type, self.settings.allowed_content_types)
         if request.size > self.settings.upload_max_bytes:
             raise TooLargeError(
@@ -118,23 +160,28 @@ class SessionService:
             method=request.method,
             expires_in=expires_in,
             expires_at=issued + expires_in,
+            content_md5=content_md5,
+            overwrite=request.overwrite,
         )
-        # Quota first (atomic in the store), then signing, which needs no network unless it is a large upload.
-        hold_until = issued + expires_in
-        self.metadata.reserve_upload(
-            session_id,
-            Reservation(path, request.size, content_type, hold_until),
-            self.limits,
-            issued,
-            self.settings.session_ttl,
+        # Quota and the no-overwrite rule first (atomic in the store), then signing, which needs no network unless
+        # it is a large upload.
+        reservation = Reservation(
+            path,
+            request.size,
+            content_type,
+            issued + expires_in,
+            name=name,
+            content_md5=content_md5,
+            overwrite=request.overwrite,
         )
+        self.metadata.reserve_upload(session_id, reservation, self.limits, issued, self.settings.session_ttl)
         telemetry.count("UploadsIssued")
         if not large:
             return self.storage.presign_upload(spec)
         ticket = self.storage.start_large_upload(spec)
         self.metadata.reserve_upload(
             session_id,
-            Reservation(path, request.size, content_type, hold_until, ticket.upload_id),
+            replace(reservation, upload_id=ticket.upload_id),
             self.limits,
             issued,
             self.settings.session_ttl,
@@ -150,8 +197,14 @@ class SessionService:
     def complete_upload(self, session_id: str, upload_id: str, parts: list[tuple[int, str]]) -> dict[str, Any]:
         reservation = self._reservation(session_id, upload_id)
         key = keys.object_key(session_id, reservation.path)
-        self.storage.complete_large_upload(key, upload_id, parts)
-        return {"path": reservation.path, "size": reservation.size, "content_type": reservation.content_type}
+        self.storage.complete_large_upload(key, upload_id, parts, overwrite=reservation.overwrite)
+        return {
+            "path": reservation.path,
+            "size": reservation.size,
+            "content_type": reservation.content_type,
+            "name": reservation.name,
+            "content_md5": reservation.content_md5,
+        }
 
     def abort_upload(self, session_id: str, upload_id: str) -> None:
         reservation = self._reservation(session_id, upload_id)
@@ -176,7 +229,7 @@ class SessionService:
             DownloadSpec(
                 key=keys.object_key(session_id, record.path),
                 content_type=record.content_type,
-                filename=record.path.rsplit("/", 1)[-1],
+                filename=record.name or record.path.rsplit("/", 1)[-1],
                 expires_in=expires_in,
                 expires_at=expires_at,
             )

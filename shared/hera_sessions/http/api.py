@@ -24,7 +24,7 @@ from hera_sessions.core import keys
 from hera_sessions.core.errors import HeraError, InvalidInputError, MethodNotAllowedError, NotFoundError
 from hera_sessions.core.jsonio import load_json
 from hera_sessions.core.models import UploadRequest, iso
-from hera_sessions.core.service import SessionService
+from hera_sessions.core.service import SessionService, check_content_md5, check_name
 from hera_sessions.http.routes import ROUTES, allowed_methods
 
 logger = logging.getLogger("hera_sessions.http.api")
@@ -70,7 +70,7 @@ def _int(value: Any, name: str) -> int:
 
 
 def parse_upload_request(raw: bytes | None) -> UploadRequest:
-    body = _object(raw, {"path", "content_type", "size"}, {"method"})
+    body = _object(raw, {"path", "content_type", "size"}, {"method", "name", "content_md5", "overwrite"})
     size = _int(body["size"], "size")
     if size <= 0:
         raise InvalidInputError("'size' must be at least 1 byte.", "invalid_size")
@@ -79,7 +79,18 @@ def parse_upload_request(raw: bytes | None) -> UploadRequest:
     method = body.get("method", "PUT")
     if not isinstance(method, str) or method.upper() not in ("PUT", "POST"):
         raise InvalidInputError("'method' must be PUT or POST.", "invalid_method")
-    return UploadRequest(keys.check_path(body["path"]), body["content_type"], size, method.upper())  # type: ignore[arg-type]
+    overwrite = body.get("overwrite", False)
+    if not isinstance(overwrite, bool):
+        raise InvalidInputError("'overwrite' must be true or false.", "invalid_overwrite")
+    return UploadRequest(
+        keys.check_path(body["path"]),
+        body["content_type"],
+        size,
+        method.upper(),  # type: ignore[arg-type]
+        name=check_name(body["name"]) if "name" in body else None,
+        content_md5=check_content_md5(body.get("content_md5")),
+        overwrite=overwrite,
+    )
 
 
 def parse_parts(raw: bytes | None) -> list[tuple[int, str]]:

@@ -32,15 +32,18 @@ EXPOSE_HEADERS = ("ETag",)
 #: How long a browser may cache a preflight answer (seconds).
 MAX_AGE_SECONDS = 3000
 #: GCS's ``responseHeader`` list is both the request headers a browser may send (``Content-Type``,
-#: ``x-goog-resumable``, ``x-goog-content-length-range``: the signed ones) and the response headers it may read
+#: ``Content-MD5``, ``x-goog-resumable``, ``x-goog-content-length-range``, ``x-goog-if-generation-match``: the
+#: signed ones) and the response headers it may read
 #: (``ETag``; ``Location``, the resumable upload session's address; ``Range`` when resuming).
 GCS_RESPONSE_HEADERS = (
+    "Content-MD5",
     "Content-Type",
     "Content-Range",
     "ETag",
     "Location",
     "Range",
     "x-goog-content-length-range",
+    "x-goog-if-generation-match",
     "x-goog-resumable",
 )
 GCS_METHODS = ("GET", "HEAD", "PUT", "POST")

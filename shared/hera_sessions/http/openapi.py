@@ -9,6 +9,7 @@ from typing import Any
 
 from hera_sessions.config import Settings
 from hera_sessions.core import keys
+from hera_sessions.core.service import MAX_NAME_BYTES
 from hera_sessions.http.routes import ERRORS, PARAMETERS, QUERY, ROUTES, SEGMENT, Route, Schema
 
 
@@ -77,6 +78,30 @@ def _upload_request(settings: Settings) -> dict[str, Any]:
             "content_type": {"type": "string", "enum": list(settings.allowed_content_types)},
             "size": {"type": "integer", "minimum": 1, "maximum": settings.upload_max_bytes},
             "method": {"type": "string", "enum": ["PUT", "POST"], "default": "PUT"},
+            "name": {
+                "type": "string",
+                "description": "The file's name as the person gave it: any Unicode (stored NFC-normalised), at most "
+                f"{MAX_NAME_BYTES} bytes of UTF-8, no control characters (C0, DEL, C1). Default: the path's last "
+                "segment. Downloads save under it (Content-Disposition filename*).",
+                "minLength": 1,
+                # characters, not bytes: JSON Schema cannot count UTF-8 bytes (the server does: invalid_name)
+                "maxLength": MAX_NAME_BYTES,
+                "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+                "examples": ["東京タワー 2026.jpg"],
+            },
+            "content_md5": {
+                "type": "string",
+                "description": "Base64 of the file's 16-byte MD5, as the Content-MD5 header: storage refuses other "
+                "bytes where it can verify them, and the record keeps it.",
+                "pattern": "^[A-Za-z0-9+/]{22}==$",
+                "examples": ["1B2M2Y8AsgTpgAmY7PhCfg=="],
+            },
+            "overwrite": {
+                "type": "boolean",
+                "default": False,
+                "description": "false: a path holding a file (or another file's pending upload) is 409 "
+                "file_exists, and storage refuses to replace an object. true: replace it.",
+            },
         },
         **({"oneOf": variants} if variants else {}),
     }
@@ -178,13 +203,29 @@ def document(settings: Settings) -> dict[str, Any]:
                 },
                 "File": {
                     "type": "object",
-                    "required": ["path", "size", "content_type", "etag", "uploaded_at"],
+                    "required": [
+                        "path",
+                        "size",
+                        "content_type",
+                        "etag",
+                        "uploaded_at",
+                        "name",
+                        "content_md5",
+                        "width",
+                        "height",
+                        "location",
+                    ],
                     "properties": {
                         "path": {"type": "string"},
                         "size": {"type": "integer"},
                         "content_type": {"type": "string"},
                         "etag": {"type": ["string", "null"]},
                         "uploaded_at": {"type": "string", "format": "date-time"},
+                        "name": {"type": ["string", "null"], "description": "The name given (NFC)"},
+                        "content_md5": {"type": ["string", "null"], "description": "Base64 MD5 declared"},
+                        "width": {"type": ["integer", "null"]},
+                        "height": {"type": ["integer", "null"]},
+                        "location": {"type": ["string", "null"], "enum": ["none", "stripped", "kept", None]},
                     },
                 },
                 "Download": {

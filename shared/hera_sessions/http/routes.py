@@ -43,13 +43,14 @@ QUERY: Mapping[str, Mapping[str, Any]] = {
 #: What each error status means, with the codes a client may meet under it.
 ERRORS: Mapping[int, str] = {
     400: "Bad input (invalid_json, invalid_body, missing_field, unknown_field, invalid_session_id, invalid_path, "
-    "invalid_meta_name, invalid_size, invalid_content_type, invalid_method, invalid_parts, extension_mismatch, "
-    "method_not_supported)",
+    "invalid_meta_name, invalid_size, invalid_content_type, invalid_method, invalid_name, invalid_content_md5, "
+    "invalid_overwrite, invalid_parts, extension_mismatch, method_not_supported)",
     401: "No token (missing_token)",
     403: "A token or key that is not valid here (invalid_token, invalid_service_key)",
     404: "Not found (session_not_found, file_not_found, meta_not_found, upload_not_found)",
     405: "Method not allowed (method_not_allowed)",
-    409: "Quota exceeded (quota_exceeded)",
+    409: "Conflict: the quota is exceeded (quota_exceeded), or the path holds a file, or another file's pending "
+    'upload, and the request did not send "overwrite": true (file_exists)',
     410: "The session was erased (session_erased)",
     413: "Too large (file_too_large, meta_too_large)",
     415: "Content type not allowed (content_type_not_allowed)",
@@ -173,7 +174,7 @@ ROUTES: tuple[Route, ...] = (
         "complete_upload",
         "Complete a large-file upload with its parts' ETags",
         (Answer(200, "Completed", {"type": "object"}),),
-        SESSION_ERRORS,
+        (*SESSION_ERRORS, 409),
         request=ref("CompleteRequest"),
     ),
     Route(

@@ -41,6 +41,8 @@ def record_from_field(path: str, raw: str) -> FileRecord | None:
         etag=value.get("e"),
         uploaded_at=float(value.get("u", 0)),
         sequencer=value.get("q"),
+        name=value.get("n"),
+        content_md5=value.get("m"),
     )
 
 
@@ -50,6 +52,10 @@ def record_to_field(r: FileRecord) -> str:
         wire["e"] = r.etag
     if r.sequencer is not None:
         wire["q"] = r.sequencer
+    if r.name is not None:
+        wire["n"] = r.name
+    if r.content_md5 is not None:
+        wire["m"] = r.content_md5
     return dumps(wire)
 
 
@@ -66,7 +72,18 @@ def reservations_from_fields(fields: Mapping[str, str]) -> list[Reservation]:
     for name, raw in fields.items():
         if name.startswith("t:"):
             v = json.loads(raw)
-            out.append(Reservation(name[2:], int(v["s"]), v["t"], float(v["x"]), v.get("u")))
+            out.append(
+                Reservation(
+                    name[2:],
+                    int(v["s"]),
+                    v["t"],
+                    float(v["x"]),
+                    v.get("u"),
+                    name=v.get("n"),
+                    content_md5=v.get("m"),
+                    overwrite=v.get("o") == 1,
+                )
+            )
     return out
 
 
@@ -86,7 +103,9 @@ class MetadataStore(ABC):
     def reserve_upload(self, session_id: str, reservation: Reservation, limits: Limits, now: float, ttl: int) -> None:
         """Hold quota for an upload ticket; replaces a pending ticket for the same path.
 
-        Raises NotFoundError (no session), GoneError (erased) or QuotaExceededError.
+        Raises NotFoundError (no session), GoneError (erased), QuotaExceededError, or FileExistsConflictError
+        when the reservation may not overwrite and the path holds a live record, or a live ticket for another
+        file (another size, type, MD5 or name: the same file again is a retry and replaces its ticket).
         """
 
     @abstractmethod

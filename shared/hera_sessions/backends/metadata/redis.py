@@ -30,7 +30,13 @@ from hera_sessions.backends.metadata.base import (
     reservations_from_fields,
 )
 from hera_sessions.core import rules
-from hera_sessions.core.errors import GoneError, MetadataUnavailableError, NotFoundError, QuotaExceededError
+from hera_sessions.core.errors import (
+    FileExistsConflictError,
+    GoneError,
+    MetadataUnavailableError,
+    NotFoundError,
+    QuotaExceededError,
+)
 from hera_sessions.core.keys import redis_erased_key, redis_meta_key, redis_session_key
 from hera_sessions.core.models import FileRecord, Outcome, Reservation, SessionInfo
 
@@ -185,6 +191,12 @@ class RedisMetadataStore(MetadataStore):
         ticket["x"] = int(reservation.expires_at)
         if reservation.upload_id:
             ticket["u"] = reservation.upload_id
+        if reservation.name is not None:
+            ticket["n"] = reservation.name
+        if reservation.content_md5 is not None:
+            ticket["m"] = reservation.content_md5
+        if reservation.overwrite:
+            ticket["o"] = 1
         args: list[Any] = [
             int(now),
             ttl,
@@ -197,6 +209,16 @@ class RedisMetadataStore(MetadataStore):
         answer = self._gate(self._call(lambda: self._reserve(self._keys(session_id), args)))
         if answer[0] == b"quota":
             raise QuotaExceededError(f"No room for this file: {answer[1].decode()}.")
+        if answer[0] == b"exists":
+            raise FileExistsConflictError(
+                f"The session already holds a file at {reservation.path!r}; choose another path, or send "
+                '"overwrite": true to replace it.'
+            )
+        if answer[0] == b"pending":
+            raise FileExistsConflictError(
+                f"Another file is being uploaded to {reservation.path!r}; choose another path, or send "
+                '"overwrite": true to replace it.'
+            )
 
     def release_upload(self, session_id: str, path: str) -> None:
         with contextlib.suppress(NotFoundError, GoneError):

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ExponentialRetry, generate_blob_sas
 
-from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec, content_disposition
+from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
 from hera_sessions.config import Settings
 from hera_sessions.core.errors import ConfigError, InvalidInputError, NotFoundError, StorageUnavailableError
 from hera_sessions.core.models import ObjectInfo, UploadTicket
@@ -149,9 +149,21 @@ class AzureBlobStorage(Storage):
         """
         return {"x-ms-blob-content-type": content_type}
 
+    @staticmethod
+    def checked_headers(spec: UploadSpec) -> dict[str, str]:
+        """Headers Azure checks on a write (a SAS signs no header): ``Content-MD5`` (Put Blob refuses a body that
+        does not match it) and ``If-None-Match: *`` (no blob may exist at the name)."""
+        headers = {}
+        if spec.content_md5 is not None:
+            headers["Content-MD5"] = spec.content_md5
+        if not spec.overwrite:
+            headers["If-None-Match"] = "*"
+        return headers
+
     def presign_upload(self, spec: UploadSpec) -> UploadTicket:
         url = self._sas_url(spec.key, BlobSasPermissions(create=True, write=True), spec.expires_at)
-        return UploadTicket("put", "PUT", url, spec.key, spec.expires_at, self.upload_headers(spec.content_type))
+        headers = {**self.upload_headers(spec.content_type), **self.checked_headers(spec)}
+        return UploadTicket("put", "PUT", url, spec.key, spec.expires_at, headers)
 
     def start_large_upload(self, spec: UploadSpec) -> UploadTicket:
         """Blocks under the same one-blob SAS; the client commits them with Put Block List (nothing to start here).
@@ -166,12 +178,15 @@ class AzureBlobStorage(Storage):
             url,
             spec.key,
             spec.expires_at,
-            self.block_headers(spec.content_type),
+            # If-None-Match: for Put Block List (docs/azure.md); the whole blob's MD5 is checked by the reader only
+            {**self.block_headers(spec.content_type), **({} if spec.overwrite else {"If-None-Match": "*"})},
             upload_id=f"azblk-{secrets.token_urlsafe(12)}",
             block_size=block_size,
         )
 
-    def complete_large_upload(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    def complete_large_upload(
+        self, key: str, upload_id: str, parts: list[tuple[int, str]], overwrite: bool = True
+    ) -> None:
         raise InvalidInputError(
             "Azure block uploads are completed by the client itself, with Put Block List under the upload URL.",
             "method_not_supported",
@@ -188,7 +203,7 @@ class AzureBlobStorage(Storage):
             spec.key,
             BlobSasPermissions(read=True),
             spec.expires_at,
-            content_disposition=content_disposition(spec.filename),
+            content_disposition=spec.disposition,
             content_type=spec.content_type,
         )
 

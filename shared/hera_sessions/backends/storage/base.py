@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from hera_sessions.core.errors import InvalidInputError
 from hera_sessions.core.models import ObjectInfo, UploadTicket
@@ -20,15 +23,24 @@ class UploadSpec:
     method: str  # "PUT" | "POST"
     expires_in: int
     expires_at: float
+    #: base64 MD5 of the whole body: bound where the storage verifies it (signed, or a header it checks).
+    content_md5: str | None = None
+    #: False: the write must create the object, never replace one (a conditional write where storage has one).
+    overwrite: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class DownloadSpec:
     key: str
     content_type: str
-    filename: str
+    filename: str  # the name a download saves under (any Unicode: the record's name)
     expires_in: int
     expires_at: float
+
+    @property
+    def disposition(self) -> str:
+        """The ``Content-Disposition`` a download answers with (the key's last segment is the ASCII fallback)."""
+        return content_disposition(self.filename, self.key.rsplit("/", 1)[-1])
 
 
 class Storage(ABC):
@@ -81,7 +93,10 @@ class Storage(ABC):
     def start_large_upload(self, spec: UploadSpec) -> UploadTicket:
         raise InvalidInputError("This storage has no large-file uploads.", "method_not_supported")
 
-    def complete_large_upload(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    def complete_large_upload(
+        self, key: str, upload_id: str, parts: list[tuple[int, str]], overwrite: bool = True
+    ) -> None:
+        """Finish a large upload; with ``overwrite=False`` refuse (FileExistsConflictError) if the key exists."""
         raise InvalidInputError("This storage has no large-file uploads.", "method_not_supported")
 
     def abort_large_upload(self, key: str, upload_id: str) -> None:
@@ -91,6 +106,18 @@ class Storage(ABC):
         """Abort unfinished large uploads under ``prefix`` (erasing a session)."""
 
 
-def content_disposition(filename: str) -> str:
-    """``inline; filename="x.png"`` (paths are ASCII letters, digits, ``._-`` only, so no escaping is needed)."""
-    return f'inline; filename="{filename}"'
+#: What may stand in a quoted ``filename="..."`` as it is: printable ASCII but the quote and the backslash.
+_PLAIN = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def content_disposition(filename: str, fallback: str = "download") -> str:
+    """``inline; filename="..."`` and, for a name plain ASCII cannot carry, ``filename*=UTF-8''...`` (RFC 6266,
+    RFC 5987 / 8187): the ASCII ``filename`` is the name with accents dropped when nothing else is lost, else
+    ``fallback`` (an ASCII name, such as the path's last segment)."""
+    if _PLAIN.fullmatch(filename):
+        return f'inline; filename="{filename}"'
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    stripped = "".join(c for c in unicodedata.normalize("NFKD", filename) if not unicodedata.combining(c))
+    if ascii_name != stripped or not _PLAIN.fullmatch(ascii_name):
+        ascii_name = fallback if _PLAIN.fullmatch(fallback) else "download"
+    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"

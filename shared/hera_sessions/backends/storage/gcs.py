@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec, content_disposition
+from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
 from hera_sessions.backends.storage.cloudcdn import CloudCdn
 from hera_sessions.config import Settings
 from hera_sessions.core.errors import ConfigError, NotFoundError, StorageUnavailableError
@@ -154,15 +154,19 @@ class GcsStorage(Storage):
         url, headers = self._bounded_url(spec, "PUT")
         return UploadTicket("put", "PUT", url, spec.key, spec.expires_at, headers)
 
-    def _bounded_url(self, spec: UploadSpec, method: str) -> tuple[str, dict[str, str]]:
-        """A signed URL binding the content type and capping the size, and the headers the client must send."""
-        headers = {"Content-Type": spec.content_type, "x-goog-content-length-range": f"0,{spec.size}"}
+    def _bounded_url(self, spec: UploadSpec, method: str, md5: bool = True) -> tuple[str, dict[str, str]]:
+        """A signed URL binding the content type, capping the size and, when asked, binding the body's MD5
+        (``Content-MD5``: GCS refuses a body that does not match) and the object's absence
+        (``x-goog-if-generation-match: 0``: GCS refuses to replace an object); and the headers to send."""
+        signed = {"x-goog-content-length-range": f"0,{spec.size}"}
+        if not spec.overwrite:
+            signed["x-goog-if-generation-match"] = "0"
+        options: dict[str, Any] = {}
+        headers = {"Content-Type": spec.content_type, **signed}
+        if md5 and spec.content_md5 is not None:
+            options["content_md5"] = headers["Content-MD5"] = spec.content_md5
         url = self._signed_url(
-            spec.key,
-            spec.expires_at,
-            method,
-            content_type=spec.content_type,
-            headers={"x-goog-content-length-range": headers["x-goog-content-length-range"]},
+            spec.key, spec.expires_at, method, content_type=spec.content_type, headers=signed, **options
         )
         return url, headers
 
@@ -186,7 +190,9 @@ class GcsStorage(Storage):
         UPLOAD_URL_TTL: the quota stays reserved for LARGE_UPLOAD_TTL and the erase marker (ERASE_MARKER_TTL)
         outlives the session, so a late finish of an erased session's upload is deleted by the event function.
         """
-        url, headers = self._bounded_url(spec, "RESUMABLE")
+        # The precondition applies to the object the session finishes; the whole body's MD5 is not known to GCS
+        # when a resumable session starts (docs/gcp.md), so only the reader checks it.
+        url, headers = self._bounded_url(spec, "RESUMABLE", md5=False)
         headers["x-goog-resumable"] = "start"
         return UploadTicket(self.large_protocol, "POST", url, spec.key, spec.expires_at, headers)
 
@@ -198,7 +204,7 @@ class GcsStorage(Storage):
             spec.expires_at,
             "GET",
             response_type=spec.content_type,
-            response_disposition=content_disposition(spec.filename),
+            response_disposition=spec.disposition,
         )
 
     # -- objects -----------------------------------------------------------------------------------------

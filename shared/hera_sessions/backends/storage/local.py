@@ -11,6 +11,7 @@ in ``objects/.staging/`` under uuid names; no key reaches the disk unless it pas
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, quote_plus, urlencode
 
-from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec, content_disposition
+from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
 from hera_sessions.config import Settings
 from hera_sessions.core import keys
 from hera_sessions.core.errors import InvalidInputError, NotFoundError, StorageUnavailableError
@@ -124,24 +125,31 @@ class LocalStorage(Storage):
                 "x-hera-signature": _sign(self.secret, "POST", encoded),
             }
             return UploadTicket("post", "POST", f"{self.base_url}{ROUTE}/", spec.key, spec.expires_at, {}, fields)
+        # As S3 signs headers: the values are bound by the signature, the request must carry them.
+        headers = {"Content-Type": spec.content_type}
         query = {
             "X-Hera-Expires": expires,
             "X-Hera-Size": str(spec.size),
             "X-Hera-Type": spec.content_type,
         }
-        query["X-Hera-Signature"] = _sign(self.secret, "PUT", spec.key, expires, str(spec.size), spec.content_type)
+        if spec.content_md5:
+            headers["Content-MD5"] = query["X-Hera-MD5"] = spec.content_md5
+        if not spec.overwrite:
+            headers["If-None-Match"] = query["X-Hera-If-None-Match"] = "*"
+        query["X-Hera-Signature"] = _sign(self.secret, "PUT", spec.key, expires, *self._put_signed(query))
         return UploadTicket(
-            "put",
-            "PUT",
-            f"{self._url(spec.key)}?{urlencode(query)}",
-            spec.key,
-            spec.expires_at,
-            {"Content-Type": spec.content_type},
+            "put", "PUT", f"{self._url(spec.key)}?{urlencode(query)}", spec.key, spec.expires_at, headers
         )
+
+    @staticmethod
+    def _put_signed(query: Mapping[str, str]) -> tuple[str, ...]:
+        """What a PUT URL's signature covers besides method, key and expiry (absent ones as "")."""
+        names = ("X-Hera-Size", "X-Hera-Type", "X-Hera-MD5", "X-Hera-If-None-Match")
+        return tuple(query.get(name, "") for name in names)
 
     def presign_download(self, spec: DownloadSpec) -> str:
         expires = str(int(spec.expires_at))
-        disposition = content_disposition(spec.filename)
+        disposition = spec.disposition
         signature = _sign(self.secret, "GET", spec.key, expires, spec.content_type, disposition)
         query = {
             "X-Hera-Expires": expires,
@@ -171,7 +179,17 @@ class LocalStorage(Storage):
         self._check_signature(signature, *signed)
         self._check_expiry(expires)
 
-    def verify_put(self, key: str, query: Mapping[str, str], content_type: str | None, length: int | None) -> None:
+    def verify_put(
+        self,
+        key: str,
+        query: Mapping[str, str],
+        content_type: str | None,
+        length: int | None,
+        headers: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Check a presigned PUT as S3 does. ``headers``: the request's ``Content-MD5`` and ``If-None-Match``,
+        which must be the signed values when the URL signs them (S3: a signed header that differs or is missing
+        breaks the signature)."""
         size = query.get("X-Hera-Size", "")
         ctype = query.get("X-Hera-Type", "")
         self._check(
@@ -180,9 +198,13 @@ class LocalStorage(Storage):
             "PUT",
             key,
             query.get("X-Hera-Expires", ""),
-            size,
-            ctype,
+            *self._put_signed(query),
         )
+        given = headers or {}
+        for name, header in (("X-Hera-MD5", "Content-MD5"), ("X-Hera-If-None-Match", "If-None-Match")):
+            signed = query.get(name)
+            if signed is not None and (given.get(header) or "").strip() != signed:
+                raise S3Error(403, "SignatureDoesNotMatch", f"{header} must be {signed}, as signed.")
         if length is None:
             raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
         if (content_type or "").lower() != ctype:
@@ -239,17 +261,40 @@ class LocalStorage(Storage):
         return ctype, disposition
 
     # -- objects -----------------------------------------------------------------------------------------
-    def write(self, key: str, body: bytes) -> StoredObject:
-        """Store ``body`` at ``key``; returns once the object and its event are on disk."""
+    def write(
+        self, key: str, body: bytes, *, content_md5: str | None = None, if_none_match: str | None = None
+    ) -> StoredObject:
+        """Store ``body`` at ``key``; returns once the object and its event are on disk.
+
+        As S3: ``content_md5`` (the ``Content-MD5`` header) must be the body's MD5 (400 ``BadDigest``, or
+        ``InvalidDigest`` when it is not one); ``if_none_match="*"`` writes only where no object exists (412
+        ``PreconditionFailed``), checked and written under the write lock, so of two such writes one wins.
+        """
         target = self._file(key)
+        digest = hashlib.md5(body, usedforsecurity=False).digest()
+        if content_md5 is not None:
+            try:
+                declared = base64.b64decode(content_md5.strip(), validate=True)
+            except binascii.Error:
+                declared = b""
+            if len(declared) != 16:
+                raise S3Error(400, "InvalidDigest", "The Content-MD5 you specified is not valid.")
+            if not hmac.compare_digest(declared, digest):
+                raise S3Error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+        if if_none_match is not None and if_none_match.strip() != "*":
+            raise S3Error(501, "NotImplemented", "If-None-Match takes only '*' on a write.")
         tmp = self.staging / uuid.uuid4().hex  # a short name: every valid key fits NAME_MAX
         try:
             with tmp.open("wb") as f:
                 f.write(body)
                 f.flush()
                 os.fsync(f.fileno())
-            stored = StoredObject(key, len(body), f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"')
+            stored = StoredObject(key, len(body), f'"{digest.hex()}"')
             with self._lock:
+                if if_none_match is not None and target.is_file():
+                    raise S3Error(
+                        412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
+                    )
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
                 sequencer = self._sequencer()

@@ -30,10 +30,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec, content_disposition
+from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
 from hera_sessions.config import DAY, MiB, Settings
 from hera_sessions.core.errors import (
     ConfigError,
+    FileExistsConflictError,
     HeraError,
     InvalidInputError,
     NotFoundError,
@@ -215,21 +216,31 @@ class S3Storage(Storage):
             fields = {name: str(value) for name, value in post["fields"].items()}
             return UploadTicket("post", "POST", post["url"], spec.key, spec.expires_at, {}, fields)
         signer = self.signer
+        if_none_match = None if spec.overwrite else "*"
+        headers = {"Content-Type": spec.content_type}
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": spec.key,
+            "ContentType": spec.content_type,
+            "ContentLength": spec.size,
+        }
+        if spec.content_md5 is not None:
+            headers["Content-MD5"] = params["ContentMD5"] = spec.content_md5
+        if if_none_match is not None:
+            headers["If-None-Match"] = params["IfNoneMatch"] = if_none_match
         with s3_errors("sign an upload URL"):
             if signer is not None:
-                url = signer.put_url(spec.key, spec.content_type, spec.size, spec.expires_in)
-            else:
-                url = self.client.generate_presigned_url(
-                    "put_object",
-                    Params={
-                        "Bucket": self.bucket,
-                        "Key": spec.key,
-                        "ContentType": spec.content_type,
-                        "ContentLength": spec.size,
-                    },
-                    ExpiresIn=spec.expires_in,
+                url = signer.put_url(
+                    spec.key,
+                    spec.content_type,
+                    spec.size,
+                    spec.expires_in,
+                    content_md5=spec.content_md5,
+                    if_none_match=if_none_match,
                 )
-        return UploadTicket("put", "PUT", url, spec.key, spec.expires_at, {"Content-Type": spec.content_type})
+            else:
+                url = self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=spec.expires_in)
+        return UploadTicket("put", "PUT", url, spec.key, spec.expires_at, headers)
 
     def start_large_upload(self, spec: UploadSpec) -> UploadTicket:
         part_size = part_size_for(spec.size)
@@ -275,7 +286,12 @@ class S3Storage(Storage):
             parts=parts,
         )
 
-    def complete_large_upload(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    def complete_large_upload(
+        self, key: str, upload_id: str, parts: list[tuple[int, str]], overwrite: bool = True
+    ) -> None:
+        """Complete the multipart upload; ``overwrite=False`` sends ``If-None-Match: *`` (S3 answers 412 when
+        the key exists meanwhile: FileExistsConflictError, and the upload stays open to abort)."""
+        exists = FileExistsConflictError(f"{key} already exists; it was not replaced.")
         invalid = InvalidInputError(
             "S3 did not accept those parts: send every part's number and the ETag its upload returned.",
             "invalid_parts",
@@ -287,12 +303,16 @@ class S3Storage(Storage):
             InvalidPartOrder=invalid,
             EntityTooSmall=invalid,
             MalformedXML=invalid,
+            PreconditionFailed=exists,
+            ConditionalRequestConflict=exists,
         ):
+            options: dict[str, Any] = {} if overwrite else {"IfNoneMatch": "*"}
             self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": [{"PartNumber": n, "ETag": _etag(etag)} for n, etag in parts]},
+                **options,
             )
 
     def abort_large_upload(self, key: str, upload_id: str) -> None:
@@ -312,7 +332,7 @@ class S3Storage(Storage):
     def presign_download(self, spec: DownloadSpec) -> str:
         if self.cdn is not None:
             return self.cdn.signed_url(spec.key, spec.expires_at)
-        disposition = content_disposition(spec.filename)
+        disposition = spec.disposition
         signer = self.signer
         with s3_errors("sign a download URL"):
             if signer is not None:

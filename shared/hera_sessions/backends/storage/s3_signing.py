@@ -7,7 +7,8 @@ botocore's own ``S3SigV4QueryAuth`` (``tests/aws/test_s3_signing.py`` proves it 
 sizes and expiries with the clock frozen):
 
 - ``PUT``: ``Content-Type`` and ``Content-Length`` are signed headers, as with
-  ``generate_presigned_url("put_object", Params={..., "ContentType": t, "ContentLength": n})``;
+  ``generate_presigned_url("put_object", Params={..., "ContentType": t, "ContentLength": n})``, and, when asked,
+  ``Content-MD5`` and ``If-None-Match`` (``Params={..., "ContentMD5": m, "IfNoneMatch": "*"}``);
 - ``GET``: ``response-content-type`` and ``response-content-disposition`` in the query, as with
   ``generate_presigned_url("get_object", Params={..., "ResponseContentType": ..., "ResponseContentDisposition": ...})``.
 
@@ -145,12 +146,28 @@ class QuerySigner:
         self._signing_key = (secret_key, day, k)
         return k
 
-    def put_url(self, key: str, content_type: str, content_length: int, expires_in: int) -> str:
-        """``PUT`` exactly ``content_length`` bytes of ``content_type`` (both signed headers)."""
-        headers = f"content-length:{content_length}\ncontent-type:{' '.join(content_type.split())}\n"
-        return self._sign(
-            "PUT", key, (), headers=headers, signed_headers="content-length;content-type;host", expires_in=expires_in
-        )
+    def put_url(
+        self,
+        key: str,
+        content_type: str,
+        content_length: int,
+        expires_in: int,
+        *,
+        content_md5: str | None = None,
+        if_none_match: str | None = None,
+    ) -> str:
+        """``PUT`` exactly ``content_length`` bytes of ``content_type`` (both signed headers); with
+        ``content_md5`` and ``if_none_match`` those headers are signed too (S3 checks the body's MD5 and refuses
+        to replace an existing object), as botocore signs ``ContentMD5`` / ``IfNoneMatch``."""
+        signed = {"content-length": str(content_length), "content-type": content_type}
+        if content_md5 is not None:
+            signed["content-md5"] = content_md5
+        if if_none_match is not None:
+            signed["if-none-match"] = if_none_match
+        signed["host"] = self._host
+        names = sorted(signed)
+        headers = "".join(f"{name}:{' '.join(signed[name].split())}\n" for name in names)
+        return self._sign("PUT", key, (), headers=headers, signed_headers=";".join(names), expires_in=expires_in)
 
     def get_url(
         self,
@@ -165,7 +182,9 @@ class QuerySigner:
             params.append(("response-content-type", quote(response_content_type, safe=_SAFE)))
         if response_content_disposition is not None:
             params.append(("response-content-disposition", quote(response_content_disposition, safe=_SAFE)))
-        return self._sign("GET", key, params, headers="", signed_headers="host", expires_in=expires_in)
+        return self._sign(
+            "GET", key, params, headers=f"host:{self._host}\n", signed_headers="host", expires_in=expires_in
+        )
 
     def _sign(
         self,
@@ -194,9 +213,7 @@ class QuerySigner:
         pairs = [*params, *auth]
         query = "&".join(f"{k}={v}" for k, v in pairs)
         canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
-        canonical_request = (
-            f"{method}\n{path}\n{canonical_query}\n{headers}host:{self._host}\n\n{signed_headers}\n{UNSIGNED_PAYLOAD}"
-        )
+        canonical_request = f"{method}\n{path}\n{canonical_query}\n{headers}\n{signed_headers}\n{UNSIGNED_PAYLOAD}"
         string_to_sign = (
             f"{ALGORITHM}\n{timestamp}\n{day}{self._scope_tail}\n"
             f"{hashlib.sha256(canonical_request.encode()).hexdigest()}"

@@ -5,10 +5,12 @@ They exist once, as the Lua scripts beside this module, which Redis runs atomica
 embedded server). A session is one small hash, ``session:{id}``, with these fields:
 
 - ``@c``            → creation time (epoch seconds)
-- ``f:<path>``      → a file record ``{"s": size, "t": type, "e": etag, "u": uploaded_at, "q": sequencer}``,
+- ``f:<path>``      → a file record ``{"s": size, "t": type, "e": etag, "u": uploaded_at, "q": sequencer,
+  "n": name, "m": content_md5}`` (``n``/``m`` from the ticket; absent when None),
   or a tombstone ``{"d": 1, "q": sequencer, "w": written_at}`` left by a removal so that a late "created" cannot
   resurrect it (the oldest are pruned beyond :attr:`Limits.max_tombstones`)
-- ``t:<path>``      → an upload ticket (a quota reservation) ``{"s", "t", "x": expires_at, "u": upload_id}``
+- ``t:<path>``      → an upload ticket (a quota reservation) ``{"s", "t", "x": expires_at, "u": upload_id,
+  "n": name, "m": content_md5, "o": 1 when it may overwrite}``
 
 Every script takes the session's three keys (they share the session id as hash tag, so a script never crosses
 a Cluster slot): ``KEYS[1]`` the session hash, ``KEYS[2]`` the documents hash, ``KEYS[3]`` the erase marker.
@@ -17,10 +19,12 @@ A script that finds the session erased or gone answers ``{"erased"}`` or ``{"mis
 - ``prelude.lua``       the keys, ``gate()`` (erased / missing) and ``touch(ttl)``; part of every script
 - ``state.lua``         ``later(a, b)`` (sequencer order: S3's rule, right-pad the shorter with zeros, then
   compare) and the quota bookkeeping (``load``, ``quota``); part of ``reserve`` and ``apply``
-- ``reserve.lua``       hold quota for an upload ticket (replacing the path's own), drop expired tickets,
-  prune the oldest tombstones
+- ``reserve.lua``       hold quota for an upload ticket (replacing the path's own), refuse a path that holds a
+  live record (``{"exists"}``) or a live ticket for another file (``{"pending"}``: another size, type, MD5 or
+  name) unless the ticket may overwrite, drop expired tickets, prune the oldest tombstones
 - ``apply.lua``         a batch of one session's storage events, in order: duplicate / stale (by sequencer),
-  removed (a tombstone), rejected (type, declared size, quota) or recorded (the ticket is consumed)
+  removed (a tombstone), rejected (type, declared size, an ETag that is a plain MD5 other than the ticket's
+  ``m``, quota) or recorded (the ticket is consumed; its ``n``/``m`` go on the record)
 - ``write.lua``         documents (put, delete) and the API's own deletion of a record (forget: a tombstone
   holding the record's sequencer) or of a ticket (release)
 - ``replace_files.lua`` make the session's records exactly the given ones (reconcile)

@@ -12,6 +12,25 @@ local max_files, max_bytes, upload_max = tonumber(ARGV[3]), tonumber(ARGV[4]), t
 load(now)
 local changed = false
 
+-- A ticket's content_md5 (base64) as lower-case hex, to compare with an ETag that is a plain MD5.
+local B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+local function md5_hex(b64)
+  local out, acc, bits = {}, 0, 0
+  for i = 1, #b64 do
+    local c = string.sub(b64, i, i)
+    if c == '=' then break end
+    local v = string.find(B64, c, 1, true)
+    if not v then return nil end
+    acc, bits = acc * 64 + v - 1, bits + 6
+    if bits >= 8 then
+      bits = bits - 8
+      out[#out + 1] = string.format('%02x', math.floor(acc / 2 ^ bits) % 256)
+      acc = acc % 2 ^ bits
+    end
+  end
+  return table.concat(out)
+end
+
 local function apply(ev)
   local cur = rec[ev.p]
   if cur and cur.q and ev.q then
@@ -42,9 +61,15 @@ local function apply(ev)
   if ev.s > declared then
     return 'rejected|' .. ev.s .. ' bytes, more than the ' .. declared .. ' declared'
   end
+  -- where the storage could not bind the declared MD5 (form POST): an ETag that is the object's plain MD5 (S3 and
+  -- local single writes, GCS's md5Hash) must be it; other ETags (multipart "-N", Azure's) say nothing of it
+  if t and t.m and ev.e and #ev.e == 32 and not string.find(ev.e, '[^0-9a-f]') and ev.e ~= md5_hex(t.m) then
+    return 'rejected|its MD5 is not the content_md5 declared'
+  end
   local why = quota(ev.p, ev.s, max_files, max_bytes)
   if why then return 'rejected|' .. why end
   local r = {s = ev.s, t = ctype, u = ev.u or now, e = ev.e, q = ev.q}
+  if t then r.n = t.n; r.m = t.m end  -- the name and MD5 the ticket was asked with
   rec[ev.p] = r
   redis.call('HSET', sess, 'f:' .. ev.p, cjson.encode(r))
   if t then

@@ -1,11 +1,22 @@
 -- ARGV: now, ttl, max_files, max_bytes, path, ticket JSON, max_tombstones
--- → {'ok'} | {'erased'} | {'missing'} | {'quota', why}
+-- → {'ok'} | {'erased'} | {'missing'} | {'quota', why} | {'exists'} | {'pending'}
 local closed = gate()
 if closed then return {closed} end
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local path, ticket = ARGV[5], ARGV[6]
 load(now)
-local why = quota(path, cjson.decode(ticket).s, tonumber(ARGV[3]), tonumber(ARGV[4]))
+local wanted = cjson.decode(ticket)
+-- no silent overwrite: a ticket that did not ask to overwrite (o = 1) is refused where a live record is, or
+-- where a live ticket for another file is (another size, type, MD5 or name; the same file again is a retry)
+if wanted.o ~= 1 then
+  local cur, pending = rec[path], tick[path]
+  if cur and not cur.d then return {'exists'} end
+  if pending and pending.x > now and (pending.s ~= wanted.s or pending.t ~= wanted.t or pending.m ~= wanted.m
+      or pending.n ~= wanted.n) then
+    return {'pending'}
+  end
+end
+local why = quota(path, wanted.s, tonumber(ARGV[3]), tonumber(ARGV[4]))
 if why then return {'quota', why} end
 for p, t in pairs(tick) do
   if t.x <= now then redis.call('HDEL', sess, 't:' .. p) end  -- expired tickets release their reservation

@@ -57,6 +57,7 @@ _REASONS = {
     412: "Precondition Failed",
     413: "Content Too Large",
     500: "Internal Server Error",
+    501: "Not Implemented",
 }
 
 Answer = tuple[int, dict[str, str], bytes]
@@ -282,9 +283,17 @@ class LocalApp:
         return 200, headers, b""
 
     def _put(self, request: Request, key: str, query: dict[str, str], cors: dict[str, str]) -> Answer:
-        self.storage.verify_put(key, query, request.header("Content-Type"), request.length())
+        md5, condition = request.header("Content-MD5"), request.header("If-None-Match")
+        self.storage.verify_put(
+            key,
+            query,
+            request.header("Content-Type"),
+            request.length(),
+            {"Content-MD5": md5, "If-None-Match": condition},
+        )
         too_large = S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-        stored = self.storage.write(key, request.body(int(query["X-Hera-Size"]), too_large))
+        body = request.body(int(query["X-Hera-Size"]), too_large)
+        stored = self.storage.write(key, body, content_md5=md5, if_none_match=condition)
         return 200, {"ETag": stored.etag, **cors}, b""
 
     def _post(self, request: Request, cors: dict[str, str]) -> Answer:
