@@ -43,6 +43,9 @@ class FileRecord:
     etag: str | None
     uploaded_at: float
     sequencer: str | None = None
+    width: int | None = None  # from the image header
+    height: int | None = None
+    location: str | None = None  # what was done with its location metadata: "none", "stripped" or "kept"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,9 @@ class FileRecord:
             "content_type": self.content_type,
             "etag": self.etag,
             "uploaded_at": iso(self.uploaded_at),
+            "width": self.width,
+            "height": self.height,
+            "location": self.location,
         }
 
 

@@ -41,6 +41,9 @@ def record_from_field(path: str, raw: str) -> FileRecord | None:
         etag=value.get("e"),
         uploaded_at=float(value.get("u", 0)),
         sequencer=value.get("q"),
+        width=value.get("W"),
+        height=value.get("H"),
+        location=value.get("L"),
     )
 
 
@@ -50,6 +53,9 @@ def record_to_field(r: FileRecord) -> str:
         wire["e"] = r.etag
     if r.sequencer is not None:
         wire["q"] = r.sequencer
+    for key, value in (("W", r.width), ("H", r.height), ("L", r.location)):
+        if value is not None:
+            wire[key] = value
     return dumps(wire)
 
 

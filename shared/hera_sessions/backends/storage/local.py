@@ -241,6 +241,12 @@ class LocalStorage(Storage):
     # -- objects -----------------------------------------------------------------------------------------
     def write(self, key: str, body: bytes) -> StoredObject:
         """Store ``body`` at ``key``; returns once the object and its event are on disk."""
+        stored = self._store(key, body, None)
+        assert stored is not None  # unconditional
+        return stored
+
+    def _store(self, key: str, body: bytes, if_version: str | None) -> StoredObject | None:
+        """Write ``body`` (only while the object is still ``if_version``, when given) and notify; None if not."""
         target = self._file(key)
         tmp = self.staging / uuid.uuid4().hex  # a short name: every valid key fits NAME_MAX
         try:
@@ -250,6 +256,8 @@ class LocalStorage(Storage):
                 os.fsync(f.fileno())
             stored = StoredObject(key, len(body), f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"')
             with self._lock:
+                if if_version is not None and not self._is_version(target, if_version):
+                    return None
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
                 sequencer = self._sequencer()
@@ -257,6 +265,32 @@ class LocalStorage(Storage):
             tmp.unlink(missing_ok=True)
         self._notify("ObjectCreated:Put", key, stored, sequencer)
         return stored
+
+    @staticmethod
+    def _is_version(target: Path, version: str) -> bool:
+        """Whether the file is there and its ETag (MD5, as local events report it) is ``version``."""
+        try:
+            current = hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
+        except (FileNotFoundError, IsADirectoryError):
+            return False
+        return current == version.strip('"')
+
+    def read_head(self, key: str, version: str | None, limit: int) -> bytes | None:
+        try:
+            target = self._file(key)
+        except S3Error:
+            return None
+        with self._lock:
+            if version and not self._is_version(target, version):
+                return None
+            try:
+                with target.open("rb") as f:
+                    return f.read(limit)
+            except FileNotFoundError:
+                return None
+
+    def rewrite(self, key: str, body: bytes, content_type: str, if_version: str) -> bool:
+        return self._store(key, body, if_version) is not None
 
     def open(self, key: str) -> Path:
         target = self._file(key)
@@ -293,10 +327,8 @@ class LocalStorage(Storage):
         except S3Error:
             return
         with self._lock:
-            if version and target.is_file():
-                current = hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
-                if current != version.strip('"'):
-                    return  # a newer upload took the path: it stays
+            if version and target.is_file() and not self._is_version(target, version):
+                return  # a newer upload took the path: it stays
             self.delete(key)
 
     def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:

@@ -5,7 +5,8 @@ They exist once, as the Lua scripts beside this module, which Redis runs atomica
 embedded server). A session is one small hash, ``session:{id}``, with these fields:
 
 - ``@c``            → creation time (epoch seconds)
-- ``f:<path>``      → a file record ``{"s": size, "t": type, "e": etag, "u": uploaded_at, "q": sequencer}``,
+- ``f:<path>``      → a file record ``{"s": size, "t": type, "e": etag, "u": uploaded_at, "q": sequencer}``
+  (and, for images, ``"W"``/``"H"`` width/height and ``"L"`` location: none, stripped or kept),
   or a tombstone ``{"d": 1, "q": sequencer, "w": written_at}`` left by a removal so that a late "created" cannot
   resurrect it (the oldest are pruned beyond :attr:`Limits.max_tombstones`)
 - ``t:<path>``      → an upload ticket (a quota reservation) ``{"s", "t", "x": expires_at, "u": upload_id}``
@@ -84,6 +85,9 @@ class CheckedEvent:
     type_guess: str | None = None  # from the extension, when that type is allowed
     problem: str | None = None  # why the object breaks the rules, found without state
     event_time: float = 0.0
+    width: int | None = None  # from the image header (read by the event path)
+    height: int | None = None
+    location: str | None = None  # "none", "stripped" or "kept"
 
     def to_wire(self) -> str:
         """Compact JSON for ``apply.lua`` (absent values are left out: Lua has no null)."""
@@ -96,6 +100,9 @@ class CheckedEvent:
             ("g", self.type_guess),
             ("x", self.problem),
             ("u", int(self.event_time) if self.event_time else None),
+            ("W", self.width),
+            ("H", self.height),
+            ("L", self.location),
         ):
             if value is not None:
                 wire[name] = value

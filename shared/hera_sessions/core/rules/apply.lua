@@ -45,6 +45,7 @@ local function apply(ev)
   local why = quota(ev.p, ev.s, max_files, max_bytes)
   if why then return 'rejected|' .. why end
   local r = {s = ev.s, t = ctype, u = ev.u or now, e = ev.e, q = ev.q}
+  r.W, r.H, r.L = ev.W, ev.H, ev.L
   rec[ev.p] = r
   redis.call('HSET', sess, 'f:' .. ev.p, cjson.encode(r))
   if t then
