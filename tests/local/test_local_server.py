@@ -16,9 +16,10 @@ import requests
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, free_port, wait_for_port
+from tests.images import png
 from tests.local.helpers import settle
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+PNG = png(size=10248)
 
 
 @pytest.fixture

@@ -22,9 +22,10 @@ from hera_sessions.core.models import EventKind, StorageEvent
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, RedisServer, free_port, wait_for_port
+from tests.images import png
 from tests.local.helpers import eventually, outbox_of, settle
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+PNG = png(size=208)
 
 
 def redis_env(sessions_dir: Path, redis: RedisServer, port: int) -> dict[str, str]:
