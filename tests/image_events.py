@@ -40,6 +40,8 @@ class Backend:
 
 TEXT = b"Dear diary, this is not a picture at all.\n" * 4
 GPS_JPEG = jpeg(8, 6, exif=exif_block(orientation=6))
+#: A JPEG whose ICC profile (APP2) comes before its SOF: the size lies beyond the first read.
+BIG_HEADER_JPEG = jpeg(12, 4, icc_profile=bytes(70_000))
 
 
 def only_real_images_are_recorded(backend: Backend) -> None:
@@ -55,13 +57,14 @@ def only_real_images_are_recorded(backend: Backend) -> None:
         ("b.jpg", jpeg(9, 5), "image/jpeg", (9, 5)),
         ("c.webp", webp(11, 4), "image/webp", (11, 4)),
         ("d.webp", webp(6, 2, lossless=True), "image/webp", (6, 2)),
+        ("e.jpg", BIG_HEADER_JPEG, "image/jpeg", (12, 4)),  # its size lies beyond the first 64 KiB
     ):
         record = backend.upload(sid, path, body, ctype)
         assert record is not None, path
         assert (record.width, record.height, record.content_type, record.location) == (*size, ctype, "none")
         assert record.to_json()["width"] == size[0]
         assert backend.fetch(keys.object_key(sid, path)) == body
-    assert sorted(r.path for r in backend.service.list_files(sid)) == ["a.png", "b.jpg", "c.webp", "d.webp"]
+    assert sorted(r.path for r in backend.service.list_files(sid)) == ["a.png", "b.jpg", "c.webp", "d.webp", "e.jpg"]
 
 
 def a_gps_position_is_handled_by_the_setting(backend: Backend) -> None:

@@ -19,7 +19,7 @@ def png(width: int = 3, height: int = 2, *, exif: bytes | None = None, size: int
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    rows = b"".join(b"\x00" + bytes(range(width * 3)) for _ in range(height))
+    rows = b"".join(b"\x00" + bytes(i % 256 for i in range(width * 3)) for _ in range(height))
     body = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
     if exif is not None:
         body += chunk(b"eXIf", exif)
@@ -75,9 +75,9 @@ def _pillow(fmt: str, width: int, height: int, **options: object) -> bytes:
     return out.getvalue()
 
 
-def jpeg(width: int = 4, height: int = 3, *, exif: bytes | None = None) -> bytes:
+def jpeg(width: int = 4, height: int = 3, *, exif: bytes | None = None, icc_profile: bytes | None = None) -> bytes:
     """A baseline JPEG (Pillow) with, when given, an ``Exif`` APP1 segment inserted right after SOI by hand."""
-    body = _pillow("JPEG", width, height, quality=80)
+    body = _pillow("JPEG", width, height, quality=80, **({"icc_profile": icc_profile} if icc_profile else {}))
     if exif is None:
         return body
     payload = b"Exif\x00\x00" + exif

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -312,6 +311,8 @@ class SessionService:
         reads = [(i, c) for i, c in checked if c.kind is EventKind.CREATED and not c.problem]
         if len(reads) < 2:
             return [(i, self.inspect_object(events[i], c)) for i, c in checked]
+        from concurrent.futures import ThreadPoolExecutor  # batches only: a single event never pays for it
+
         with ThreadPoolExecutor(min(READ_THREADS, len(reads))) as pool:
             inspected = dict(
                 zip(
