@@ -292,8 +292,10 @@ class SessionService:
         mode = self.settings.location_metadata
         if mode == "keep":
             return replace(sized, location="kept")
-        if mode == "refuse" or not event.version:
+        if mode == "refuse":
             return replace(sized, problem="it carries a GPS position (LOCATION_METADATA=refuse)")
+        if not event.version:  # a rewrite must be conditional on the version the event describes
+            return replace(sized, problem="it carries a GPS position, and its event names no version to rewrite")
         body = self.storage.read_head(event.key, event.version, item.size)
         if body is None:
             return EventResult(event, Outcome.STALE, "that version of the object is gone")
