@@ -24,6 +24,7 @@ StorageMode = Literal["local", "cloud"]
 CloudStorageType = Literal["s3", "gcs", "azure"]
 SessionType = Literal["local", "redis"]
 CdnMode = Literal["none", "cloudfront-signed", "cloudcdn-signed"]
+LocationMetadata = Literal["strip", "refuse", "keep"]
 
 SECRET_SETTINGS = frozenset(s.field for s in SETTINGS if s.secret)
 
@@ -50,6 +51,7 @@ class Settings:
     upload_max_bytes: int = 10 * MiB
     multipart_threshold_bytes: int = 16 * MiB
     allowed_content_types: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp", "image/heic")
+    location_metadata: LocationMetadata = "strip"
     upload_url_ttl: int = 300
     download_url_ttl: int = 900
     large_upload_ttl: int = DAY

@@ -169,6 +169,8 @@ SETTINGS: tuple[Setting, ...] = (
             "above it, large-file protocols (off with the default cap)"),
     Setting("ALLOWED_CONTENT_TYPES", "allowed_content_types", Items(str.lower, at_least_one="content type"),
             "image/png,image/jpeg,image/webp,image/heic", "core", "accepted types; the extension must fit"),
+    Setting("LOCATION_METADATA", "location_metadata", OneOf(("strip", "refuse", "keep")), "strip", "core",
+            "a stored image's EXIF GPS position: `strip` it (rewritten in place), `refuse` the file, or `keep` it"),
     Setting("UPLOAD_URL_TTL", "upload_url_ttl", _TTL, "300", "core",
             "seconds an upload URL lives (any TTL of 1 s or more is valid)"),
     Setting("DOWNLOAD_URL_TTL", "download_url_ttl", _TTL, "900", "core", "seconds a download URL lives"),

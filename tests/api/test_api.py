@@ -10,8 +10,12 @@ import pytest
 from hera_sessions.http.event import http_api_event
 from tests.apiclient import Answer, Api
 from tests.conftest import SERVICE_KEY
+from tests.images import png
 
 SID_PATTERN = r"^[A-Za-z0-9_-]{32}$"
+
+
+PHOTO = png(size=120)  # a real PNG: the event path reads what it records
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -218,10 +222,10 @@ def test_names_are_kept_as_given_nfc_normalised(api: Api) -> None:
 
 def test_files_are_listed_from_metadata_and_downloaded(api: Api) -> None:
     sid, token = api.session()
-    assert upload(api, sid, token, size=5).status == 201
-    api.record(sid, "photos/user.png", b"12345")
+    assert upload(api, sid, token, size=len(PHOTO)).status == 201
+    api.record(sid, "photos/user.png", PHOTO)
     listed = api("GET", f"/v1/sessions/{sid}/files", token=token).body["files"]
-    assert [(f["path"], f["size"], f["content_type"]) for f in listed] == [("photos/user.png", 5, "image/png")]
+    assert [(f["path"], f["size"], f["content_type"]) for f in listed] == [("photos/user.png", len(PHOTO), "image/png")]
     assert isinstance(listed[0]["size"], int)
     got = api("GET", f"/v1/sessions/{sid}/files/photos/user.png", token=token)
     assert got.status == 200
@@ -234,7 +238,7 @@ def test_files_are_listed_from_metadata_and_downloaded(api: Api) -> None:
 
 def test_file_paths_in_urls_are_decoded_once_and_checked(api: Api) -> None:
     sid, token = api.session()
-    api.record(sid, "photos/user.png", b"12345")
+    api.record(sid, "photos/user.png", PHOTO)
     assert api("GET", f"/v1/sessions/{sid}/files/photos%2Fuser.png", token=token).status == 200
     for bad in ("photos/%2E%2E/x.png", "photos/%252E%252E/x.png", "%2Fetc/passwd.png", "photos/%FF.png"):
         answer = api("GET", f"/v1/sessions/{sid}/files/{bad}", token=token)
@@ -244,7 +248,7 @@ def test_file_paths_in_urls_are_decoded_once_and_checked(api: Api) -> None:
 
 def test_deleting_a_file_removes_object_and_record(api: Api) -> None:
     sid, token = api.session()
-    api.record(sid, "photos/user.png", b"12345")
+    api.record(sid, "photos/user.png", PHOTO)
     assert api("DELETE", f"/v1/sessions/{sid}/files/photos/user.png", token=token).status == 204
     assert api("GET", f"/v1/sessions/{sid}/files", token=token).body == {"files": []}
     assert api("DELETE", f"/v1/sessions/{sid}/files/photos/user.png", token=token).code == "file_not_found"
@@ -279,8 +283,8 @@ def test_bad_meta_requests(local_env: dict[str, str], make_runtime: Any) -> None
 
 def test_erasing_a_session_removes_everything_and_it_stays_erased(api: Api) -> None:
     sid, token = api.session()
-    ticket = upload(api, sid, token, size=5).body
-    api.record(sid, "photos/user.png", b"12345")
+    ticket = upload(api, sid, token, size=len(PHOTO)).body
+    api.record(sid, "photos/user.png", PHOTO)
     api("PUT", f"/v1/sessions/{sid}/meta/conversation", [{"role": "user", "text": "hi"}], token)
     assert api("DELETE", f"/v1/sessions/{sid}", token=token).status == 204
     assert api("DELETE", f"/v1/sessions/{sid}", token=token).status == 204  # idempotent: a retry is safe
@@ -292,7 +296,7 @@ def test_erasing_a_session_removes_everything_and_it_stays_erased(api: Api) -> N
     assert list(storage.list_prefix(f"sessions/{sid}/")) == []
     # an upload through a URL issued before the erasure leaves nothing behind
     assert ticket["key"] == f"sessions/{sid}/photos/user.png"
-    api.record(sid, "photos/user.png", b"12345")
+    api.record(sid, "photos/user.png", PHOTO)
     assert list(storage.list_prefix(f"sessions/{sid}/")) == []
 
 

@@ -20,10 +20,11 @@ from tests.apiclient import Api
 from tests.aws.conftest import Bucket, NotificationQueue
 from tests.conftest import RedisServer
 from tests.contract.test_storage_contract import send_upload
+from tests.images import jpeg, png
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
-JPEG = b"\xff\xd8\xff\xe0" + bytes(reversed(range(256))) * 30
-BIG = bytes(range(256)) * (11 * MiB // 256)  # 11 MiB: two parts of 8 MiB and 3 MiB
+PNG = png(size=10248)
+JPEG = jpeg(width=6, height=5)
+BIG = png(size=11 * MiB)  # 11 MiB: two parts of 8 MiB and 3 MiB
 
 
 @pytest.fixture

@@ -23,14 +23,18 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from hera_sessions.core.errors import MetadataUnavailableError, StorageUnavailableError
+from hera_sessions.backends.storage.local import LocalStorage
+from hera_sessions.core.errors import InvalidInputError, MetadataUnavailableError, StorageUnavailableError
 from hera_sessions.core.events import UnreadableEventError
-from hera_sessions.core.keys import new_session_id
-from hera_sessions.core.models import FileRecord, UploadRequest
+from hera_sessions.core.keys import check_path, new_session_id, split_object_key
+from hera_sessions.core.models import EventKind, FileRecord, UploadRequest
 from hera_sessions.core.service import SessionService
 from hera_sessions.runtime import Runtime
+from hera_sessions.runtimes.aws import s3events
+from hera_sessions.runtimes.aws.events import is_destination_record, is_sqs_batch
 from tests.conftest import ROOT, RedisServer, load_event
 from tests.envs import service_env
+from tests.images import png
 
 #: Ascending under S3's rule (right-pad with zeros, then compare), with lengths that differ on purpose.
 SEQUENCERS = ("005F1A2B3C4D5E6F70", "005F1A2B3C4D5E6F7100", "005F1A2B3C4D5E6F72", "005F1A2B3C4D5E6F7201")
@@ -48,8 +52,24 @@ CONTEXT = SimpleNamespace(
 
 # -- events, shaped like the files in events/ -------------------------------------------------------------------
 def etag(size: int) -> str:
-    """The ETag of the object the tests store for that size (``b"x" * size``): what S3 would report."""
-    return hashlib.md5(b"x" * size, usedforsecurity=False).hexdigest()
+    """The ETag of the object the tests store for that size (``png(size=size)``): what S3 would report."""
+    return hashlib.md5(png(size=size) if size else b"", usedforsecurity=False).hexdigest()
+
+
+def is_valid_path(path: str) -> bool:
+    try:
+        check_path(path)
+    except InvalidInputError:
+        return False
+    return True
+
+
+def later(a: str | None, b: str | None) -> bool:
+    """Whether sequencer ``a`` is after ``b`` (S3's rule: right-pad the shorter with zeros); unsequenced: yes."""
+    if a is None or b is None:
+        return True
+    width = max(len(a), len(b))
+    return a.ljust(width, "0") > b.ljust(width, "0")
 
 
 def s3_event(name: str, key: str, sequencer: str | None, size: int | None = None) -> dict[str, Any]:
@@ -123,15 +143,48 @@ class Function:
         self.app = app
         self.runtime = runtime
         self.monkeypatch = monkeypatch
+        self.sequencers: dict[str, str | None] = {}  # the latest event stock() has seen on each key
         self.service: SessionService = runtime.service()
         if hasattr(self.service.storage, "events"):
             # Only the function records: the local storage's own notifications are switched off.
             self.service.storage.events = None
 
     def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.stock(event)
         self.monkeypatch.setattr(self.app, "runtime", self.runtime)
         answer: dict[str, Any] = self.app.lambda_handler(event, CONTEXT)
         return answer
+
+    def stock(self, event: dict[str, Any]) -> None:
+        """The bucket holds what the events describe (the event path reads each new object): the object of each
+        readable "created" event, a real PNG of its size (so of its ETag), unless a later event on that key came
+        first; a later removal takes it away. Only with local storage (on S3 the tests upload real objects)."""
+        storage = self.service.storage
+        if not isinstance(storage, LocalStorage):
+            return
+        bodies = [r.get("body") for r in event["Records"]] if is_sqs_batch(event) else [event]
+        for body in bodies:
+            try:
+                payload = json.loads(body) if isinstance(body, str) else body
+                if not isinstance(payload, dict):
+                    continue
+                notice = payload["requestPayload"] if is_destination_record(payload) else payload
+                described = s3events.parse(notice)
+            except (ValueError, KeyError, TypeError, UnreadableEventError):
+                continue  # unreadable: the function refuses it without reading any object
+            for item in described:
+                split = split_object_key(item.key)
+                if split is None or not is_valid_path(split[1]):
+                    continue
+                path = self.object_file(item.key)
+                if not later(item.sequencer, self.sequencers.get(item.key)):
+                    continue
+                self.sequencers[item.key] = item.sequencer
+                if item.kind is EventKind.REMOVED:
+                    path.unlink(missing_ok=True)
+                elif item.size:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(png(size=item.size))
 
     def new_session(self, session_id: str | None = None) -> str:
         session_id = session_id or new_session_id()
@@ -227,7 +280,7 @@ def test_every_shape_records_and_removes(function: Function, deliver: str, shape
 def test_lifecycle_expiration_removes_the_record(function: Function) -> None:
     sid = function.new_session()
     key = f"sessions/{sid}/photos/user.png"
-    function(created(key, SEQUENCERS[0], 10))
+    function(created(key, SEQUENCERS[0], 110))
     expiry = s3_event("LifecycleExpiration:Delete", key, SEQUENCERS[1])
     assert function(sqs_batch(expiry)) == {"batchItemFailures": []}
     assert function.state(sid) == {}
@@ -245,13 +298,13 @@ def test_a_destination_record_redriven_to_the_queue_is_recorded(function: Functi
             "condition": "RetriesExhausted",
             "approximateInvokeCount": 3,
         },
-        "requestPayload": created(f"sessions/{sid}/photos/user.png", SEQUENCERS[0], 99),
+        "requestPayload": created(f"sessions/{sid}/photos/user.png", SEQUENCERS[0], 199),
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
         "responsePayload": {"errorMessage": "Session metadata is unavailable right now; try again shortly."},
     }
     # WHEN it is redriven to the queue THEN its event is recorded
     assert function(sqs_batch(record)) == {"batchItemFailures": []}
-    assert function.state(sid)["photos/user.png"].size == 99
+    assert function.state(sid)["photos/user.png"].size == 199
 
 
 def test_keys_are_decoded_exactly_once(function: Function) -> None:
@@ -259,16 +312,16 @@ def test_keys_are_decoded_exactly_once(function: Function) -> None:
     sid = function.new_session()
     key = f"sessions/{sid}/photos/user%20x.png"
     function.object_file(key).parent.mkdir(parents=True, exist_ok=True)
-    function.object_file(key).write_bytes(b"x" * 10)  # local storage itself refuses such keys
+    function.object_file(key).write_bytes(png(size=110))  # local storage itself refuses such keys
     # WHEN S3 reports it (S3 encodes "%" as "%25") THEN the once-decoded key is the one refused: the event is
     # unreadable (twice decoded would be "user x.png"), and nothing is touched (the lifecycle rule removes it)
     with pytest.raises(UnreadableEventError, match=r"user%20x\.png"):
-        function(s3_event("ObjectCreated:Put", key, SEQUENCERS[0], 10))
+        function(s3_event("ObjectCreated:Put", key, SEQUENCERS[0], 110))
     assert function.object_file(key).exists()
     assert function.state(sid) == {}
     # AND a key that holds "+" decodes to a space (form encoding), which the path rules refuse too
     with pytest.raises(UnreadableEventError, match=r"user x\.png"):
-        function(s3_event("ObjectCreated:Put", f"sessions/{sid}/photos/user x.png", SEQUENCERS[0], 10))
+        function(s3_event("ObjectCreated:Put", f"sessions/{sid}/photos/user x.png", SEQUENCERS[0], 110))
 
 
 # -- order and duplicates ----------------------------------------------------------------------------------------
@@ -315,11 +368,11 @@ def test_every_order_of_creates_and_deletes_ends_in_the_latest_state(function: F
 
 def test_a_duplicate_changes_nothing(function: Function) -> None:
     sid = function.new_session()
-    event = created(f"sessions/{sid}/photos/user.png", SEQUENCERS[0], 42)
+    event = created(f"sessions/{sid}/photos/user.png", SEQUENCERS[0], 142)
     assert function(event) == {"recorded": 1}
     before = function.state(sid)
     assert function(event) == {"duplicate": 1}
-    assert function(eventbridge_event("Object Created", f"sessions/{sid}/photos/user.png", SEQUENCERS[0], 42)) == {
+    assert function(eventbridge_event("Object Created", f"sessions/{sid}/photos/user.png", SEQUENCERS[0], 142)) == {
         "duplicate": 1
     }
     assert function.state(sid) == before
@@ -330,30 +383,30 @@ def test_a_late_event_is_stale(function: Function) -> None:
     key = f"sessions/{sid}/photos/user.png"
     assert function(removed(key, SEQUENCERS[2])) == {"removed": 1}
     # a "created" older than the delete does not resurrect the file
-    assert function(created(key, SEQUENCERS[1], 5)) == {"stale": 1}
+    assert function(created(key, SEQUENCERS[1], 105)) == {"stale": 1}
     assert function.state(sid) == {}
-    assert function(created(key, SEQUENCERS[3], 6)) == {"recorded": 1}
+    assert function(created(key, SEQUENCERS[3], 106)) == {"recorded": 1}
     # a "deleted" older than the upload does not remove it
     assert function(removed(key, SEQUENCERS[0])) == {"stale": 1}
-    assert function.state(sid)["photos/user.png"].size == 6
+    assert function.state(sid)["photos/user.png"].size == 106
 
 
 def test_events_without_a_sequencer_apply_in_arrival_order(function: Function) -> None:
     sid = function.new_session()
     key = f"sessions/{sid}/photos/user.png"
     # no sequencer on either side: the later arrival wins
-    function(created(key, None, 7))
+    function(created(key, None, 107))
     assert function(removed(key, None)) == {"removed": 1}
     assert function.state(sid) == {}
-    assert function(created(key, None, 8)) == {"recorded": 1}
-    assert function.state(sid)["photos/user.png"].size == 8
+    assert function(created(key, None, 108)) == {"recorded": 1}
+    assert function.state(sid)["photos/user.png"].size == 108
     # a sequenced record does not protect itself from an unsequenced event, nor the other way round
-    assert function(created(key, SEQUENCERS[3], 9)) == {"recorded": 1}
+    assert function(created(key, SEQUENCERS[3], 109)) == {"recorded": 1}
     assert function(removed(key, None)) == {"removed": 1}
     assert function.state(sid) == {}
-    assert function(created(key, None, 10)) == {"recorded": 1}
-    assert function(created(key, SEQUENCERS[0], 11)) == {"recorded": 1}
-    assert function.state(sid)["photos/user.png"].size == 11
+    assert function(created(key, None, 110)) == {"recorded": 1}
+    assert function(created(key, SEQUENCERS[0], 111)) == {"recorded": 1}
+    assert function.state(sid)["photos/user.png"].size == 111
 
 
 # -- skipped -----------------------------------------------------------------------------------------------------
@@ -361,8 +414,8 @@ def test_test_events_and_keys_outside_sessions_are_skipped_and_logged(
     function: Function, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a batch with S3's test event, an object outside sessions/ and a restore we have nothing to do with
-    restore = s3_event("ObjectRestore:Completed", "sessions/x/photos/a.png", SEQUENCERS[0], 10)
-    batch = sqs_batch(load_event("s3-test-event.json"), created("other/readme.txt", SEQUENCERS[0], 42), restore)
+    restore = s3_event("ObjectRestore:Completed", "sessions/x/photos/a.png", SEQUENCERS[0], 110)
+    batch = sqs_batch(load_event("s3-test-event.json"), created("other/readme.txt", SEQUENCERS[0], 142), restore)
     with caplog.at_level(logging.INFO, logger="hera_sessions"):
         # WHEN the function gets it THEN nothing fails
         assert function(batch) == {"batchItemFailures": []}
@@ -384,7 +437,7 @@ def test_an_object_larger_than_its_ticket_is_deleted_and_not_recorded(
     sid = function.new_session()
     function.service.create_upload(sid, UploadRequest("photos/big.png", "image/png", 100))
     key = f"sessions/{sid}/photos/big.png"
-    function.service.storage.write(key, b"x" * 200)  # type: ignore[attr-defined]
+    function.service.storage.write(key, png(size=200))  # type: ignore[attr-defined]
     assert function.object_file(key).exists()
     # WHEN its event arrives
     with caplog.at_level(logging.INFO, logger="hera_sessions"):
@@ -403,9 +456,9 @@ def test_an_object_of_an_erased_session_is_deleted_and_leaves_nothing(function: 
     sid = function.new_session()
     function.service.erase_session(sid)
     key = f"sessions/{sid}/photos/late.png"
-    function.service.storage.write(key, b"x" * 10)  # type: ignore[attr-defined]
+    function.service.storage.write(key, png(size=110))  # type: ignore[attr-defined]
     # WHEN its event arrives THEN the object is deleted and nothing is left for the session in Redis
-    assert function(created(key, SEQUENCERS[0], 10)) == {"erased": 1}
+    assert function(created(key, SEQUENCERS[0], 110)) == {"erased": 1}
     assert not function.object_file(key).exists()
     assert function.service.metadata.get_session(sid) is None
     assert function.service.metadata.is_erased(sid)
@@ -419,8 +472,8 @@ def test_on_s3_a_refused_object_is_deleted_from_the_bucket(
     sid = function.new_session()
     for path in ("photos/big.png", "photos/ok.png"):
         function.service.create_upload(sid, UploadRequest(path, "image/png", 100))
-    s3_bucket.put(f"sessions/{sid}/photos/big.png", b"x" * 200)
-    s3_bucket.put(f"sessions/{sid}/photos/ok.png", b"y" * 100)
+    s3_bucket.put(f"sessions/{sid}/photos/big.png", png(size=200))
+    s3_bucket.put(f"sessions/{sid}/photos/ok.png", png(size=100))
     # WHEN the bucket's notifications reach the function through the queue
     assert function(s3_queue.receive()) == {"batchItemFailures": []}
     # THEN the oversize object is gone from the bucket and only the good one is recorded
@@ -450,9 +503,9 @@ def test_a_poison_message_fails_alone(function: Function, poison: str) -> None:
     # GIVEN a batch with one message that cannot be read among good ones
     sid = function.new_session()
     batch = sqs_batch(
-        created(f"sessions/{sid}/photos/a.png", SEQUENCERS[0], 1),
+        created(f"sessions/{sid}/photos/a.png", SEQUENCERS[0], 101),
         poison,
-        created(f"sessions/{sid}/photos/b.png", SEQUENCERS[0], 2, "eventbridge"),
+        created(f"sessions/{sid}/photos/b.png", SEQUENCERS[0], 102, "eventbridge"),
         load_event("s3-test-event.json"),
     )
     # WHEN the function gets it THEN exactly that message is reported as failed
@@ -469,16 +522,16 @@ def test_redis_down_fails_every_message_with_an_event_and_a_replay_matches_a_cle
     for sid in sids:
         outage_function.new_session(sid)
     first = sqs_batch(
-        created(f"sessions/{sids[0]}/photos/a.png", SEQUENCERS[0], 10),
-        created(f"sessions/{sids[1]}/photos/b.png", SEQUENCERS[0], 20, "eventbridge"),
+        created(f"sessions/{sids[0]}/photos/a.png", SEQUENCERS[0], 110),
+        created(f"sessions/{sids[1]}/photos/b.png", SEQUENCERS[0], 120, "eventbridge"),
     )
     second = sqs_batch(
         removed(f"sessions/{sids[0]}/photos/a.png", SEQUENCERS[1], "eventbridge"),
-        created(f"sessions/{sids[1]}/photos/c.png", SEQUENCERS[2], 30),
+        created(f"sessions/{sids[1]}/photos/c.png", SEQUENCERS[2], 130),
         "poison",
         load_event("s3-test-event.json"),
-        created(f"sessions/{sids[1]}/photos/b.png", SEQUENCERS[0], 20),  # a duplicate
-        created(f"sessions/{sids[0]}/photos/a.png", SEQUENCERS[0], 10),  # late: older than the delete
+        created(f"sessions/{sids[1]}/photos/b.png", SEQUENCERS[0], 120),  # a duplicate
+        created(f"sessions/{sids[0]}/photos/a.png", SEQUENCERS[0], 110),  # late: older than the delete
     )
     # AND a clean run of both
     assert function(first) == {"batchItemFailures": []}
@@ -510,10 +563,10 @@ def test_storage_down_while_deleting_a_refused_object_fails_the_batch_for_a_repl
     sid = function.new_session()
     function.service.create_upload(sid, UploadRequest("photos/big.png", "image/png", 100))
     big = f"sessions/{sid}/photos/big.png"
-    function.service.storage.write(big, b"x" * 200)  # type: ignore[attr-defined]
+    function.service.storage.write(big, png(size=200))  # type: ignore[attr-defined]
     batch = sqs_batch(
         created(big, SEQUENCERS[0], 200),
-        created(f"sessions/{sid}/photos/ok.png", SEQUENCERS[0], 50),
+        created(f"sessions/{sid}/photos/ok.png", SEQUENCERS[0], 150),
         load_event("s3-test-event.json"),
     )
 
@@ -541,13 +594,13 @@ def test_a_direct_invocation_raises_when_redis_is_down(
     capsys.readouterr()
     # WHEN S3 or EventBridge invokes the function THEN it raises, so Lambda retries (then the destination keeps it)
     with pytest.raises(MetadataUnavailableError):
-        outage_function(created(f"sessions/{sid}/photos/a.png", SEQUENCERS[0], 10))
+        outage_function(created(f"sessions/{sid}/photos/a.png", SEQUENCERS[0], 110))
     with pytest.raises(MetadataUnavailableError):
-        outage_function(eventbridge_event("Object Deleted", f"sessions/{sid}/photos/a.png", SEQUENCERS[1]))
+        outage_function(eventbridge_event("Object Deleted", f"sessions/{sid}/photos/b.png", SEQUENCERS[1]))
     assert [doc["BatchFailures"] for doc in emf_values(capsys)] == [1, 1]
     own_redis.start()
     # Lambda's retry, once Redis is back
-    assert outage_function(created(f"sessions/{sid}/photos/a.png", SEQUENCERS[0], 10)) == {"recorded": 1}
+    assert outage_function(created(f"sessions/{sid}/photos/a.png", SEQUENCERS[0], 110)) == {"recorded": 1}
 
 
 @pytest.mark.parametrize("event", [{}, {"hello": "world"}, {"Records": [{"EventSource": "aws:sns"}]}])
@@ -609,13 +662,13 @@ def emf_values(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
 def test_metrics_count_each_outcome_in_the_namespace(function: Function, capsys: pytest.CaptureFixture[str]) -> None:
     sid = function.new_session()
     key = f"sessions/{sid}/photos/user.png"
-    function(created(key, SEQUENCERS[0], 1))
+    function(created(key, SEQUENCERS[0], 101))
     capsys.readouterr()
     batch = sqs_batch(
         removed(key, SEQUENCERS[1]),
-        created(f"sessions/{sid}/photos/new.png", SEQUENCERS[0], 1),
+        created(f"sessions/{sid}/photos/new.png", SEQUENCERS[0], 101),
         created(f"sessions/{sid}/photos/empty.png", SEQUENCERS[0], 0),  # refused: empty
-        created(key, SEQUENCERS[0], 1),  # stale
+        created(key, SEQUENCERS[0], 101),  # stale
         load_event("s3-test-event.json"),
         "poison",
     )
@@ -686,7 +739,7 @@ HOSTILE_OBJECT_FIELDS: list[tuple[str, Any]] = [
 
 def hostile(shape: str, sid: str, field: str, value: Any) -> dict[str, Any]:
     """A created event for ``sessions/{sid}/photos/victim.png`` with one field replaced, as S3 would carry it."""
-    event = created(f"sessions/{sid}/photos/victim.png", SEQUENCERS[3], 10, shape)
+    event = created(f"sessions/{sid}/photos/victim.png", SEQUENCERS[3], 110, shape)
     obj = event["Records"][0]["s3"]["object"] if shape == "s3" else event["detail"]["object"]
     if shape == "eventbridge" and field == "eTag":
         field = "etag"
@@ -710,8 +763,8 @@ def test_a_hostile_field_fails_its_message_alone_and_changes_nothing(
     # GIVEN a session with a recorded file, a stored object at the hostile event's key, and a file outside
     # SESSIONS_DIR where "../" would lead
     sid = function.new_session()
-    function.service.storage.write(f"sessions/{sid}/photos/victim.png", b"x" * 10)  # type: ignore[attr-defined]
-    assert function(created(f"sessions/{sid}/photos/victim.png", SEQUENCERS[0], 10, shape)) == {"recorded": 1}
+    function.service.storage.write(f"sessions/{sid}/photos/victim.png", png(size=110))  # type: ignore[attr-defined]
+    assert function(created(f"sessions/{sid}/photos/victim.png", SEQUENCERS[0], 110, shape)) == {"recorded": 1}
     (tmp_path / "victim.png").write_bytes(b"outside")
     event = hostile(shape, sid, field, value)
     before = _snapshot(function, redis_server, tmp_path)
@@ -726,10 +779,10 @@ def test_a_hostile_field_fails_its_message_alone_and_changes_nothing(
 
     # WHEN it comes in an SQS batch among good messages
     batch = sqs_batch(
-        created(f"sessions/{sid}/photos/a.png", SEQUENCERS[0], 1, shape),
+        created(f"sessions/{sid}/photos/a.png", SEQUENCERS[0], 101, shape),
         event,
         {"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": event},  # its destination record
-        created(f"sessions/{sid}/photos/b.png", SEQUENCERS[0], 2, shape),
+        created(f"sessions/{sid}/photos/b.png", SEQUENCERS[0], 102, shape),
     )
     answer = function(batch)
 

@@ -22,8 +22,9 @@ from hera_sessions.core import keys
 from hera_sessions.core.errors import ConfigError, InvalidInputError, NotFoundError, StorageUnavailableError
 from tests.azure.conftest import Azurite, Container, StaticTokenCredential
 from tests.conftest import free_port
+from tests.images import png
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+PNG = png(size=1032)
 
 
 def spec(key: str, size: int = len(PNG), ttl: int = 300, content_type: str = "image/png") -> UploadSpec:

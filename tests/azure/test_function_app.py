@@ -30,8 +30,9 @@ from tests.azure.conftest import (
 )
 from tests.azure.test_webhook import deliver
 from tests.conftest import RedisServer, free_port
+from tests.images import png
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+PNG = png(size=1032)
 
 
 def upload(api: Api, sid: str, token: str, path: str, body: bytes, content_type: str = "image/png") -> dict[str, Any]:
@@ -243,8 +244,9 @@ def test_the_trigger_raises_when_redis_is_down_so_that_event_grid_retries(
     dead = make_runtime({**azure_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "REDIS_TIMEOUT": "0.2"})
     monkeypatch.setattr(function_app, "runtime", dead)
     key = keys.object_key(keys.new_session_id(), "photo.png")
+    stored = azure_container.client.upload_blob(key, PNG).get_blob_properties()  # the event path reads it first
     event = blob_created_event(
-        azure_container.name, key, size=10, content_type="image/png", etag="0x1", sequencer=sequencer(1)
+        azure_container.name, key, size=len(PNG), content_type="image/png", etag=stored["etag"], sequencer=sequencer(1)
     )
 
     with pytest.raises(MetadataUnavailableError):

@@ -11,8 +11,9 @@ import requests
 from hera_sessions.core import keys
 from tests.azure.conftest import Api, Container, blob_created_event, sequencer
 from tests.conftest import free_port, load_event
+from tests.images import png
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+PNG = png(size=208)
 
 
 def deliver(module: ModuleType, body: Any, method: str = "POST", headers: dict[str, str] | None = None) -> Any:
@@ -88,13 +89,10 @@ def test_redis_down_is_503_so_that_event_grid_retries(
 ) -> None:
     dead = make_runtime({**azure_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "REDIS_TIMEOUT": "0.2"})
     monkeypatch.setattr(function_app, "runtime", dead)
+    key = keys.object_key(keys.new_session_id(), "a.png")
+    stored = azure_container.client.upload_blob(key, PNG).get_blob_properties()  # the event path reads it first
     event = blob_created_event(
-        azure_container.name,
-        keys.object_key(keys.new_session_id(), "a.png"),
-        size=10,
-        content_type="image/png",
-        etag="0x1",
-        sequencer=sequencer(1),
+        azure_container.name, key, size=len(PNG), content_type="image/png", etag=stored["etag"], sequencer=sequencer(1)
     )
 
     response = deliver(function_app, [event])

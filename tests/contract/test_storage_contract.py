@@ -47,8 +47,9 @@ from hera_sessions.core import keys
 from hera_sessions.core.errors import NotFoundError
 from hera_sessions.core.models import ObjectInfo, UploadTicket
 from tests.conftest import free_port
+from tests.images import png
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+PNG = png(size=2056)
 TTL = 300
 
 

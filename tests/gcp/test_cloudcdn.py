@@ -17,6 +17,7 @@ from hera_sessions.core import keys
 from hera_sessions.core.errors import ConfigError
 from tests.envs import service_env
 from tests.gcp.conftest import PROJECT, Bucket, Google
+from tests.images import png
 
 #: Google's published vectors for Cloud CDN signed URLs (python-docs-samples, cdn/snippets_test.py).
 GOOGLE_KEY = "nZtRohdNF9m3cKM24IcK4w=="
@@ -92,7 +93,7 @@ def test_erasing_invalidates_the_session_path_through_the_url_map(
     cdn_storage: gcs.GcsStorage, google: Google, gcs_bucket: Bucket
 ) -> None:
     sid = keys.new_session_id()
-    gcs_bucket.put(keys.object_key(sid, "a.png"), b"\x89PNG")
+    gcs_bucket.put(keys.object_key(sid, "a.png"), png(size=104))
     prefix = keys.session_prefix(sid)
 
     cdn_storage.delete_prefix(prefix)

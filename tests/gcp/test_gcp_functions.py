@@ -18,9 +18,10 @@ import requests
 from hera_sessions.core import keys
 from tests.conftest import SERVICE_KEY, free_port
 from tests.gcp.conftest import MAIN, Bucket, Functions, ServiceAccount, cloud_event, verify_v4_url
+from tests.images import png
 from tests.servers import FunctionsFramework
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 16
+PNG = png(size=4104)
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
@@ -69,8 +70,8 @@ def test_erasing_a_session_deletes_every_object_under_its_prefix(functions: Func
     sid, token = functions.session()
     other, _ = functions.session()
     for index in range(130):  # more than one batch of deletes
-        gcs_bucket.put(keys.object_key(sid, f"pages/p{index:03d}.png"), b"\x89PNG")
-    gcs_bucket.put(keys.object_key(other, "a.png"), b"\x89PNG")
+        gcs_bucket.put(keys.object_key(sid, f"pages/p{index:03d}.png"), png(size=104))
+    gcs_bucket.put(keys.object_key(other, "a.png"), png(size=104))
 
     assert functions.call("DELETE", f"/v1/sessions/{sid}", token=token).status_code == 204
 
@@ -172,7 +173,7 @@ def test_the_real_server_fails_an_unreadable_event_with_one_clear_log_line(
     with FunctionsFramework("storage_events", MAIN, gcp_env, tmp_path) as server:
         out, port = server.log, server.port
         # WHEN a finalized event whose size is "²" (a digit to str.isdigit(), not to int()) arrives
-        resource = gcs_bucket.put(keys.object_key(keys.new_session_id(), "a.png"), b"\x89PNG")
+        resource = gcs_bucket.put(keys.object_key(keys.new_session_id(), "a.png"), png(size=104))
         event = cloud_event("finalized", {**resource, "size": "²"})
         headers = {f"ce-{k}": str(v) for k, v in event.items() if k not in ("data", "datacontenttype")}
         answer = requests.post(

@@ -20,6 +20,7 @@ from hera_sessions.core.models import EventKind
 from hera_sessions.runtimes.gcp import events as gcs_events
 from tests.conftest import RedisServer, load_event
 from tests.gcp.conftest import Bucket, Functions, cloud_event
+from tests.images import png
 
 SID = "A" * 32
 KEY = f"sessions/{SID}/photos/user.png"
@@ -121,8 +122,8 @@ def test_events_we_ignore_and_other_buckets_give_nothing_to_record() -> None:
 # -- the function: generation ordering and duplicates in every order ----------------------------------------
 def overwrite(bucket: Bucket, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Two generations of one key: the object resources of the first write and of the overwrite."""
-    first = bucket.put(key, b"\x89PNG first version")
-    second = bucket.put(key, b"\x89PNG the second, longer version")
+    first = bucket.put(key, png(size=118))
+    second = bucket.put(key, png(size=131))
     assert int(second["generation"]) > int(first["generation"])
     return first, second
 
@@ -161,7 +162,7 @@ def test_an_overwrite_keeps_the_new_file_whatever_the_order_and_duplicates(
 def test_a_deletion_wins_over_its_own_finalize_in_either_order(functions: Functions, gcs_bucket: Bucket) -> None:
     for order in (("f", "d"), ("d", "f"), ("f", "d", "f", "d"), ("d", "d", "f")):
         sid, _ = functions.session()
-        resource = gcs_bucket.put(keys.object_key(sid, "a.png"), b"\x89PNG")
+        resource = gcs_bucket.put(keys.object_key(sid, "a.png"), png(size=104))
         events = {"f": cloud_event("finalized", resource), "d": cloud_event("deleted", resource)}
 
         replay(functions, [events[name] for name in order])
@@ -172,7 +173,7 @@ def test_a_deletion_wins_over_its_own_finalize_in_either_order(functions: Functi
 def test_generations_beyond_float_precision_are_ordered_exactly(functions: Functions, gcs_bucket: Bucket) -> None:
     """2**63 and 2**63 + 1 are the same float: compared as floats, the old delete would remove the new file."""
     sid, _ = functions.session()
-    resource = gcs_bucket.put(keys.object_key(sid, "a.png"), b"\x89PNG")
+    resource = gcs_bucket.put(keys.object_key(sid, "a.png"), png(size=104))
     newer = {**resource, "generation": str(2**63 + 1)}
     older = {**resource, "generation": str(2**63)}
 
@@ -198,7 +199,7 @@ def test_a_late_object_of_an_erased_session_is_deleted(functions: Functions, gcs
     sid, token = functions.session()
     assert functions.call("DELETE", f"/v1/sessions/{sid}", token=token).status_code == 204
     key = keys.object_key(sid, "photos/user.png")
-    resource = gcs_bucket.put(key, b"\x89PNG finished after the erasure (a resumable upload)")
+    resource = gcs_bucket.put(key, png(size=152))
 
     replay(functions, [cloud_event("finalized", resource)])
 
@@ -206,7 +207,7 @@ def test_a_late_object_of_an_erased_session_is_deleted(functions: Functions, gcs
 
 
 def test_objects_outside_the_session_layout_are_left_alone(functions: Functions, gcs_bucket: Bucket) -> None:
-    resource = gcs_bucket.put("exports/report.png", b"\x89PNG")
+    resource = gcs_bucket.put("exports/report.png", png(size=104))
 
     replay(functions, [cloud_event("finalized", resource)])
 
@@ -272,14 +273,14 @@ def test_a_hostile_field_fails_its_event_alone_and_changes_nothing(
 ) -> None:
     # GIVEN a session whose victim.png is recorded and stored, and a finalized event about it with one bad field
     sid, _ = functions.session()
-    victim = gcs_bucket.put(keys.object_key(sid, "photos/victim.png"), b"\x89PNG victim", content_type="text/html")
+    victim = gcs_bucket.put(keys.object_key(sid, "photos/victim.png"), png(size=111), content_type="text/html")
     replay(functions, [cloud_event("finalized", {**victim, "contentType": "image/png"})])
     hostile = cloud_event("finalized", {**victim, "size": "999999999"})  # refused (and deleted) if it were read
     if value is None:
         del hostile["data"][field]
     else:
         hostile["data"][field] = value.format(sid=sid) if field == "name" and isinstance(value, str) else value
-    good = [gcs_bucket.put(keys.object_key(sid, name), b"\x89PNG") for name in ("a.png", "b.png")]
+    good = [gcs_bucket.put(keys.object_key(sid, name), png(size=104)) for name in ("a.png", "b.png")]
     before = (redis_keys(redis_server, sid), files(functions, sid), gcs_bucket.keys())
 
     # WHEN it is delivered between two good events

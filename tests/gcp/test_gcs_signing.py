@@ -37,8 +37,9 @@ from tests.gcp.conftest import (
     verify_post_policy,
     verify_v4_url,
 )
+from tests.images import png
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+PNG = png(size=1032)
 
 
 def settings_for(bucket: Bucket, **extra: str) -> config.Settings:

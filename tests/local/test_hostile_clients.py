@@ -21,9 +21,10 @@ from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, free_port
 from tests.envs import service_env
+from tests.images import png
 from tests.local.helpers import exchange, settle, statuses
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(92))  # 100 bytes
+PNG = png(size=100)  # 100 bytes
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,11 @@ import requests
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, free_port
+from tests.images import png
 from tests.local.helpers import settle
 from tests.servers import HeraServe
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+PNG = png(size=10248)
 
 
 @pytest.fixture

@@ -27,10 +27,11 @@ from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, MotoServer, free_port
 from tests.envs import service_env
+from tests.images import png
 
 APP = "http://app.test"
 OTHER = "http://evil.test"
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+PNG = png(size=1032)
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,11 @@ from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, RedisServer, free_port
 from tests.envs import service_env
+from tests.images import png
 from tests.local.helpers import eventually, outbox_of, settle
 from tests.servers import HeraServe
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+PNG = png(size=208)
 
 
 def redis_env(sessions_dir: Path, redis: RedisServer, port: int) -> dict[str, str]:

@@ -20,6 +20,7 @@ import requests
 
 from tests.aws.conftest import NotificationQueue
 from tests.contract.test_storage_contract import send_upload
+from tests.images import png
 from tests.samlocal.conftest import (
     BUCKET,
     ORIGIN,
@@ -107,7 +108,7 @@ def test_the_core_flow_through_start_api(api_url: str, lambda_client: Any, queue
     assert created.status_code == 201, created.text
     sid, token = created.json()["session_id"], created.json()["token"]
     print(f"start-api POST /v1/sessions -> {created.status_code}")
-    photo = b"\x89PNG\r\n\x1a\n" + os.urandom(2048)
+    photo = png(size=2056)  # a real PNG: the storage-event function reads it before recording
     ticket = call(
         "POST", f"/v1/sessions/{sid}/uploads", token, {"path": "photos/user.png", "content_type": "image/png",
                                                         "size": len(photo), "method": "PUT"}

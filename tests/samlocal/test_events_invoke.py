@@ -12,9 +12,9 @@ import time
 from typing import Any
 
 from hera_sessions.runtime import Runtime
-from tests.aws.test_events_files import SCENARIO, SESSION
-from tests.conftest import EVENTS
-from tests.samlocal.conftest import Local, sam_invoke
+from tests.aws.test_events_files import SCENARIO, SESSION, objects_described
+from tests.conftest import EVENTS, load_event
+from tests.samlocal.conftest import BUCKET, Local, sam_invoke
 
 
 def function_for(name: str) -> str:
@@ -31,7 +31,9 @@ def test_every_event_file_through_sam_local_invoke(local: Local, s3: Any) -> Non
         failures: list[str] = []
         listed: list[str] = []
         for name, expected in SCENARIO:
-            # WHEN the file is the event of `sam local invoke`
+            # WHEN the file is the event of `sam local invoke` (after the upload it describes)
+            for key, body in objects_described(load_event(name)) if not name.startswith("api-") else []:
+                s3.put_object(Bucket=BUCKET, Key=key, Body=body)
             invoked = sam_invoke(local, function_for(name), EVENTS / name)
             answer = invoked.answer
             got = answer.get("statusCode") if name.startswith("api-") else answer

@@ -18,7 +18,7 @@ from typing import Any
 from hera_sessions.backends.metadata.base import CheckedEvent, Limits, MetadataStore
 from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
 from hera_sessions.config import Settings
-from hera_sessions.core import keys, telemetry
+from hera_sessions.core import images, keys, telemetry
 from hera_sessions.core.errors import (
     HeraError,
     InvalidInputError,
@@ -42,6 +42,12 @@ from hera_sessions.core.models import (
 from hera_sessions.core.tokens import TokenAuthority
 
 logger = logging.getLogger("hera_sessions")
+
+#: A second, larger read when an image's size lies beyond its first HEAD_BYTES (a JPEG whose EXIF, ICC profile
+#: and other segments come first); beyond this, the object is refused.
+HEADER_MAX_BYTES = 1024 * 1024
+#: Reads of one batch's new objects run side by side, this many at a time.
+READ_THREADS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,8 +313,76 @@ class SessionService:
                 return exc.message
         return None
 
+    def inspect_object(self, event: StorageEvent, item: CheckedEvent) -> CheckedEvent | EventResult:
+        """Read a new image's first bytes: its real format and size, and its GPS position (``LOCATION_METADATA``).
+
+        Returns the event to record (with width, height and location, or with the problem that refuses it), or
+        the result of an event that must not be recorded: its version is gone (stale), or it was rewritten
+        without its GPS position (the new version's own event records it, as ``stripped``).
+        """
+        # The record's type is the extension's: a ticket's type and an event's must fit the extension (each
+        # extension belongs to one type), so this is the ticket's declared type, else the event's, else the guess.
+        expected = keys.type_from_extension(item.path)
+        if item.kind is not EventKind.CREATED or item.problem or expected not in images.IMAGE_TYPES:
+            return item
+        head = self.storage.read_head(event.key, event.version, images.HEAD_BYTES)
+        if head is None:
+            return EventResult(event, Outcome.STALE, "that version of the object is gone")
+        info = images.sniff(head)
+        if info is not None and info.width is None and len(head) < item.size:
+            head = self.storage.read_head(event.key, event.version, HEADER_MAX_BYTES)
+            if head is None:
+                return EventResult(event, Outcome.STALE, "that version of the object is gone")
+            info = images.sniff(head)
+        if info is None or not info.fits(expected):
+            seen = f"it is {images.name(info.content_type)}" if info else "no image format it knows"
+            return replace(item, problem=f"its bytes are not a {images.name(expected)} image ({seen})")
+        if info.width is None or info.height is None:
+            return replace(item, problem=f"its {images.name(expected)} header (the image size) could not be read")
+        sized = replace(item, width=info.width, height=info.height)
+        if not info.gps:
+            return replace(sized, location="stripped" if info.stripped else "none")
+        mode = self.settings.location_metadata
+        if mode == "keep":
+            return replace(sized, location="kept")
+        if mode == "refuse":
+            return replace(sized, problem="it carries a GPS position (LOCATION_METADATA=refuse)")
+        if not event.version:  # a rewrite must be conditional on the version the event describes
+            return replace(sized, problem="it carries a GPS position, and its event names no version to rewrite")
+        body = self.storage.read_head(event.key, event.version, item.size)
+        if body is None:
+            return EventResult(event, Outcome.STALE, "that version of the object is gone")
+        stripped = images.strip_gps(body)
+        if stripped is None:
+            return replace(sized, problem="it carries a GPS position that could not be removed")
+        if not self.storage.rewrite(event.key, stripped, expected, event.version):
+            return EventResult(event, Outcome.STALE, "that version of the object is gone")
+        return EventResult(event, Outcome.SKIPPED, "rewritten without its GPS position (the new version is recorded)")
+
+    def _inspect_all(
+        self, events: Sequence[StorageEvent], checked: list[tuple[int, CheckedEvent]]
+    ) -> list[tuple[int, CheckedEvent | EventResult]]:
+        """:meth:`inspect_object` for each event, a few reads side by side when the batch has several."""
+        reads = [(i, c) for i, c in checked if c.kind is EventKind.CREATED and not c.problem]
+        if len(reads) < 2:
+            return [(i, self.inspect_object(events[i], c)) for i, c in checked]
+        from concurrent.futures import ThreadPoolExecutor  # batches only: a single event never pays for it
+
+        with ThreadPoolExecutor(min(READ_THREADS, len(reads))) as pool:
+            inspected = dict(
+                zip(
+                    (i for i, _ in reads),
+                    pool.map(lambda r: self.inspect_object(events[r[0]], r[1]), reads),
+                    strict=True,
+                )
+            )
+        return [(i, inspected.get(i, c)) for i, c in checked]
+
     def record_events(self, events: Sequence[StorageEvent]) -> list[EventResult]:
         """Record a batch of storage events in one metadata round trip; delete objects that must go.
+
+        Every new image is read first (:meth:`inspect_object`): one that is not what its type says, or that
+        carries a GPS position under ``LOCATION_METADATA=refuse``, is rejected (and deleted).
 
         Raises MetadataUnavailableError (retry the whole batch: recording is idempotent) when Redis is down, and
         UnreadableEventError, before anything is written or deleted, when a key breaks the path rules.
@@ -319,6 +393,13 @@ class SessionService:
             item = self.check_event(event)
             if item is not None:
                 checked.append((index, item))
+        kept: list[tuple[int, CheckedEvent]] = []
+        for index, inspected in self._inspect_all(events, checked):
+            if isinstance(inspected, EventResult):
+                results[index] = inspected
+            else:
+                kept.append((index, inspected))
+        checked = kept
         if checked:
             outcomes = self.metadata.apply_events(
                 [c for _, c in checked], self.limits, now(), self.settings.session_ttl

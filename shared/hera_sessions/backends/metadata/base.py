@@ -43,6 +43,9 @@ def record_from_field(path: str, raw: str) -> FileRecord | None:
         sequencer=value.get("q"),
         name=value.get("n"),
         content_md5=value.get("m"),
+        width=value.get("W"),
+        height=value.get("H"),
+        location=value.get("L"),
     )
 
 
@@ -56,6 +59,9 @@ def record_to_field(r: FileRecord) -> str:
         wire["n"] = r.name
     if r.content_md5 is not None:
         wire["m"] = r.content_md5
+    for key, value in (("W", r.width), ("H", r.height), ("L", r.location)):
+        if value is not None:
+            wire[key] = value
     return dumps(wire)
 
 

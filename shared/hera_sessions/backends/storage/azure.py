@@ -65,6 +65,11 @@ def is_local_emulator(account_url: str) -> bool:
     return parts.scheme == "http" and (parts.hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
+def _quoted(etag: str) -> str:
+    """ETags as Azure compares them in conditions: quoted (events carry them either way)."""
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
@@ -230,8 +235,7 @@ class AzureBlobStorage(Storage):
             return
         from azure.core import MatchConditions
 
-        etag = version if version.startswith('"') else f'"{version}"'
-        self._delete(key, etag=etag, match_condition=MatchConditions.IfNotModified)
+        self._delete(key, etag=_quoted(version), match_condition=MatchConditions.IfNotModified)
 
     def _delete(self, key: str, **conditions: Any) -> None:
         """Delete one blob, breaking a lease first if the uploader took one (its SAS may: write covers lease).
@@ -302,6 +306,47 @@ class AzureBlobStorage(Storage):
             return self._call(lambda: self.container.download_blob(key).readall())
         except ResourceNotFoundError:
             raise NotFoundError(f"No object {key}.", "file_not_found") from None
+
+    def read_head(self, key: str, version: str | None, limit: int) -> bytes | None:
+        from azure.core import MatchConditions
+
+        conditions: dict[str, Any] = {}
+        if version:
+            conditions = {"etag": _quoted(version), "match_condition": MatchConditions.IfNotModified}
+        try:
+            head: bytes = self._call(
+                lambda: self.container.download_blob(key, offset=0, length=limit, **conditions).readall()
+            )
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as exc:
+            if getattr(exc, "error_code", None) in ("ConditionNotMet", "InvalidRange") or exc.status_code in (412, 416):
+                return None  # that version is gone
+            raise StorageUnavailableError(f"Azure Blob storage refused a read: {exc.status_code}.") from exc
+        return head
+
+    def rewrite(self, key: str, body: bytes, content_type: str, if_version: str) -> bool:
+        from azure.core import MatchConditions
+        from azure.storage.blob import ContentSettings
+
+        try:
+            self._call(
+                lambda: self.container.upload_blob(
+                    key,
+                    body,
+                    overwrite=True,
+                    content_settings=ContentSettings(content_type=content_type),
+                    etag=_quoted(if_version),
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            )
+        except ResourceNotFoundError:
+            return False
+        except HttpResponseError as exc:
+            if getattr(exc, "error_code", None) == "ConditionNotMet" or exc.status_code == 412:
+                return False
+            raise StorageUnavailableError(f"Azure Blob storage refused a write: {exc.status_code}.") from exc
+        return True
 
     def check(self) -> None:
         try:

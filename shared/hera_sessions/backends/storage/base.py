@@ -73,6 +73,16 @@ class Storage(ABC):
     def check(self) -> None:
         """Raise StorageUnavailableError when the storage cannot be reached (health check)."""
 
+    @abstractmethod
+    def read_head(self, key: str, version: str | None, limit: int) -> bytes | None:
+        """The first ``limit`` bytes (or fewer) of the object while it is still ``version`` (an event's ETag or
+        generation; None: whatever is there), in one ranged read; None when that version is gone."""
+
+    @abstractmethod
+    def rewrite(self, key: str, body: bytes, content_type: str, if_version: str) -> bool:
+        """Replace the object with ``body`` only while it is still ``if_version`` (a conditional write: a new
+        version, and a new "created" event); False when that version is gone."""
+
     def delete_version(self, key: str, version: str | None) -> None:
         """Delete the object only while it is still ``version`` (the one an event refused), so a newer upload at
         the same path survives. Backends that cannot condition a delete delete unconditionally."""

@@ -255,6 +255,35 @@ class GcsStorage(Storage):
             raise NotFoundError(f"No object {key}.", "file_not_found") from None
         return data
 
+    def read_head(self, key: str, version: str | None, limit: int) -> bytes | None:
+        generation = int(version) if version and version.isdigit() else None
+        try:
+            with _unavailable("read"):
+                blob = self.bucket.blob(key, generation=generation)
+                head: bytes = blob.download_as_bytes(start=0, end=limit - 1, timeout=TIMEOUT, retry=_retry())
+        except NotFoundError:
+            return None  # that generation is gone
+        return head
+
+    def rewrite(self, key: str, body: bytes, content_type: str, if_version: str) -> bool:
+        from google.api_core.exceptions import PreconditionFailed
+
+        try:
+            with _unavailable("write"):
+                try:
+                    self.bucket.blob(key).upload_from_string(
+                        body,
+                        content_type=content_type,
+                        if_generation_match=int(if_version),
+                        timeout=TIMEOUT,
+                        retry=_retry(),
+                    )
+                except PreconditionFailed:
+                    return False  # a newer generation took the path
+        except NotFoundError:
+            return False
+        return True
+
     def check(self) -> None:
         """One listing call: ``storage.objects.list`` is a permission the functions hold (``buckets.get`` is not)."""
         with _unavailable("health check"):

@@ -270,6 +270,20 @@ class LocalStorage(Storage):
         ``InvalidDigest`` when it is not one); ``if_none_match="*"`` writes only where no object exists (412
         ``PreconditionFailed``), checked and written under the write lock, so of two such writes one wins.
         """
+        stored = self._store(key, body, content_md5=content_md5, if_none_match=if_none_match)
+        assert stored is not None  # no if_version: unconditional but for if_none_match, which raises
+        return stored
+
+    def _store(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_md5: str | None = None,
+        if_none_match: str | None = None,
+        if_version: str | None = None,
+    ) -> StoredObject | None:
+        """Write ``body`` (only while the object is still ``if_version``, when given) and notify; None if not."""
         target = self._file(key)
         digest = hashlib.md5(body, usedforsecurity=False).digest()
         if content_md5 is not None:
@@ -295,6 +309,8 @@ class LocalStorage(Storage):
                     raise S3Error(
                         412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
                     )
+                if if_version is not None and not self._is_version(target, if_version):
+                    return None
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
                 sequencer = self._sequencer()
@@ -302,6 +318,32 @@ class LocalStorage(Storage):
             tmp.unlink(missing_ok=True)
         self._notify("ObjectCreated:Put", key, stored, sequencer)
         return stored
+
+    @staticmethod
+    def _is_version(target: Path, version: str) -> bool:
+        """Whether the file is there and its ETag (MD5, as local events report it) is ``version``."""
+        try:
+            current = hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
+        except (FileNotFoundError, IsADirectoryError):
+            return False
+        return current == version.strip('"')
+
+    def read_head(self, key: str, version: str | None, limit: int) -> bytes | None:
+        try:
+            target = self._file(key)
+        except S3Error:
+            return None
+        with self._lock:
+            if version and not self._is_version(target, version):
+                return None
+            try:
+                with target.open("rb") as f:
+                    return f.read(limit)
+            except FileNotFoundError:
+                return None
+
+    def rewrite(self, key: str, body: bytes, content_type: str, if_version: str) -> bool:
+        return self._store(key, body, if_version=if_version) is not None
 
     def open(self, key: str) -> Path:
         target = self._file(key)
@@ -338,10 +380,8 @@ class LocalStorage(Storage):
         except S3Error:
             return
         with self._lock:
-            if version and target.is_file():
-                current = hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
-                if current != version.strip('"'):
-                    return  # a newer upload took the path: it stays
+            if version and target.is_file() and not self._is_version(target, version):
+                return  # a newer upload took the path: it stays
             self.delete(key)
 
     def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:

@@ -396,6 +396,23 @@ class S3Storage(Storage):
             body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
 
+    def read_head(self, key: str, version: str | None, limit: int) -> bytes | None:
+        options: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Range": f"bytes=0-{limit - 1}"}
+        if version:
+            options["IfMatch"] = _etag(version)
+        with s3_errors("read a file", ignore=("NoSuchKey", "PreconditionFailed", "InvalidRange")):
+            head: bytes = self.client.get_object(**options)["Body"].read()
+            return head
+        return None  # that version is gone
+
+    def rewrite(self, key: str, body: bytes, content_type: str, if_version: str) -> bool:
+        with s3_errors("rewrite a file", ignore=("NoSuchKey", "PreconditionFailed", "ConditionalRequestConflict")):
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, IfMatch=_etag(if_version)
+            )
+            return True
+        return False  # that version is gone
+
     def check(self) -> None:
         """List one key under ``sessions/`` (the IAM policy allows ListBucket only with that prefix: no HeadBucket)."""
         with s3_errors("list the bucket"):

@@ -6,7 +6,8 @@ embedded server). A session is one small hash, ``session:{id}``, with these fiel
 
 - ``@c``            → creation time (epoch seconds)
 - ``f:<path>``      → a file record ``{"s": size, "t": type, "e": etag, "u": uploaded_at, "q": sequencer,
-  "n": name, "m": content_md5}`` (``n``/``m`` from the ticket; absent when None),
+  "n": name, "m": content_md5}`` (``n``/``m`` from the ticket; absent when None; and, for images, ``"W"``/``"H"``
+  width/height and ``"L"`` location: none, stripped or kept, from the event),
   or a tombstone ``{"d": 1, "q": sequencer, "w": written_at}`` left by a removal so that a late "created" cannot
   resurrect it (the oldest are pruned beyond :attr:`Limits.max_tombstones`)
 - ``t:<path>``      → an upload ticket (a quota reservation) ``{"s", "t", "x": expires_at, "u": upload_id,
@@ -88,6 +89,9 @@ class CheckedEvent:
     type_guess: str | None = None  # from the extension, when that type is allowed
     problem: str | None = None  # why the object breaks the rules, found without state
     event_time: float = 0.0
+    width: int | None = None  # from the image header (read by the event path)
+    height: int | None = None
+    location: str | None = None  # "none", "stripped" or "kept"
 
     def to_wire(self) -> str:
         """Compact JSON for ``apply.lua`` (absent values are left out: Lua has no null)."""
@@ -100,6 +104,9 @@ class CheckedEvent:
             ("g", self.type_guess),
             ("x", self.problem),
             ("u", int(self.event_time) if self.event_time else None),
+            ("W", self.width),
+            ("H", self.height),
+            ("L", self.location),
         ):
             if value is not None:
                 wire[name] = value

@@ -63,13 +63,18 @@ local function apply(ev)
   end
   -- where the storage could not bind the declared MD5 (form POST): an ETag that is the object's plain MD5 (S3 and
   -- local single writes, GCS's md5Hash) must be it; other ETags (multipart "-N", Azure's) say nothing of it
-  if t and t.m and ev.e and #ev.e == 32 and not string.find(ev.e, '[^0-9a-f]') and ev.e ~= md5_hex(t.m) then
+  -- (a version the service rewrote without its GPS, location 'stripped', is ours, not the client's bytes)
+  local ours = ev.L == 'stripped'
+  if t and t.m and not ours and ev.e and #ev.e == 32 and not string.find(ev.e, '[^0-9a-f]')
+      and ev.e ~= md5_hex(t.m) then
     return 'rejected|its MD5 is not the content_md5 declared'
   end
   local why = quota(ev.p, ev.s, max_files, max_bytes)
   if why then return 'rejected|' .. why end
   local r = {s = ev.s, t = ctype, u = ev.u or now, e = ev.e, q = ev.q}
   if t then r.n = t.n; r.m = t.m end  -- the name and MD5 the ticket was asked with
+  if ours then r.m = nil end  -- its bytes are no longer the ones the client's MD5 describes
+  r.W, r.H, r.L = ev.W, ev.H, ev.L
   rec[ev.p] = r
   redis.call('HSET', sess, 'f:' .. ev.p, cjson.encode(r))
   if t then

@@ -1,0 +1,62 @@
+"""Local mode: only real images are recorded, and the GPS rule (tests/image_events.py), through local storage's
+own notifications, its outbox and the embedded metadata server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from hera_sessions.backends.storage.local import LocalStorage
+from hera_sessions.core import keys
+from hera_sessions.runtime import Runtime
+from tests.image_events import TEXT, Backend, a_gps_position_is_handled_by_the_setting, only_real_images_are_recorded
+from tests.local.helpers import settle
+
+
+def local_backend(runtime: Runtime) -> Backend:
+    service = runtime.service()
+    storage = service.storage
+    assert isinstance(storage, LocalStorage)
+
+    def store(key: str, body: bytes, content_type: str) -> None:
+        storage.write(key, body)  # as the object endpoint does for a client's PUT
+        settle(runtime)  # the outbox delivers its event (and the rewrite's) through record_events
+
+    def fetch(key: str) -> bytes | None:
+        try:
+            return storage.read(key)
+        except FileNotFoundError:
+            return None
+
+    return Backend(service, store, fetch)
+
+
+def test_only_real_images_are_recorded(local_env: dict[str, str], make_runtime: Callable[..., Runtime]) -> None:
+    only_real_images_are_recorded(local_backend(make_runtime(local_env)))
+
+
+@pytest.mark.parametrize("mode", ["strip", "refuse", "keep"])
+def test_a_gps_position_is_stripped_refused_or_kept(
+    local_env: dict[str, str], make_runtime: Callable[..., Runtime], mode: str
+) -> None:
+    a_gps_position_is_handled_by_the_setting(local_backend(make_runtime({**local_env, "LOCATION_METADATA": mode})))
+
+
+def test_strip_is_the_default(local_env: dict[str, str], make_runtime: Callable[..., Runtime]) -> None:
+    assert make_runtime(local_env).service().settings.location_metadata == "strip"
+
+
+def test_a_refused_object_is_logged_with_its_key_and_reason(
+    local_env: dict[str, str], make_runtime: Callable[..., Runtime], caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = local_backend(make_runtime(local_env))
+    sid = backend.session()
+    with caplog.at_level(logging.INFO, logger="hera_sessions"):
+        assert backend.upload(sid, "notes.png", TEXT, "image/png") is None
+    logged: list[Any] = [r for r in caplog.records if r.getMessage() == "storage event not recorded"]
+    assert [(r.key, r.outcome, r.reason) for r in logged] == [
+        (keys.object_key(sid, "notes.png"), "rejected", "its bytes are not a PNG image (no image format it knows)")
+    ]
