@@ -10,7 +10,7 @@ import pytest
 from hera_sessions.http.event import http_api_event
 from tests.apiclient import Answer, Api
 from tests.conftest import SERVICE_KEY
-from tests.images import png
+from tests.images import jpeg, png
 
 SID_PATTERN = r"^[A-Za-z0-9_-]{32}$"
 
@@ -172,16 +172,18 @@ def test_local_storage_has_no_large_file_protocol(api: Api) -> None:
 def test_a_path_holding_a_file_is_409_unless_the_upload_may_overwrite(api: Api) -> None:
     # GIVEN photos/image.jpg is recorded
     sid, token = api.session()
-    first = upload(api, sid, token, path="photos/image.jpg", content_type="image/jpeg", size=5)
+    photo = jpeg()
+    first = upload(api, sid, token, path="photos/image.jpg", content_type="image/jpeg", size=len(photo))
     assert first.status == 201
-    assert upload(api, sid, token, path="photos/image.jpg", content_type="image/jpeg", size=5).status == 201  # retry
-    api.record(sid, "photos/image.jpg", b"first")
+    retry = upload(api, sid, token, path="photos/image.jpg", content_type="image/jpeg", size=len(photo))
+    assert retry.status == 201  # the same file asking again
+    api.record(sid, "photos/image.jpg", photo)
 
     # WHEN a second picked image.jpg asks for the same path THEN 409 file_exists; the first photo is untouched
     again = upload(api, sid, token, path="photos/image.jpg", content_type="image/jpeg", size=6)
     assert (again.status, again.code) == (409, "file_exists")
     assert "overwrite" in again.body["error"]["message"]
-    assert api.runtime.service().storage.read(f"sessions/{sid}/photos/image.jpg") == b"first"
+    assert api.runtime.service().storage.read(f"sessions/{sid}/photos/image.jpg") == photo
 
     # ... and with "overwrite": true it gets a ticket without the storage precondition
     replacing = upload(api, sid, token, path="photos/image.jpg", content_type="image/jpeg", size=6, overwrite=True)
