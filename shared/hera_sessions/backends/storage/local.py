@@ -1,16 +1,20 @@
 """Local disk storage with HMAC-signed, expiring URLs served by the local server.
 
-Objects live at ``{SESSIONS_DIR}/objects/{key}``. Upload and download URLs point at the local server's
-object endpoints (``/local-storage/...``), which check signature, expiry, size and type exactly as S3 would
-and answer with S3's status codes and XML error documents. Every stored or deleted object produces the
-S3 notification S3 would send, handed to an :class:`EventSink` before the write returns (the runtime connects
-a durable outbox whose deliverer runs the same recording code as the cloud functions). Temporary files live
-in ``objects/.staging/`` under uuid names; no key reaches the disk unless it passes the path rules.
+Objects live at ``{SESSIONS_DIR}/objects/sessions/{session_id}/{sha256 of the path}``, each beside a
+``.key`` file that holds its key: a flat layout in which every key the path rules accept fits (no name over
+NAME_MAX) and no two keys collide (``a.png`` and ``a.png/b.png`` are both objects, as in a bucket).
+Upload and download URLs point at the local server's object endpoints (``/local-storage/...``), which check
+signature, expiry, size and type exactly as S3 would and answer with S3's status codes and XML error
+documents. Every stored or deleted object produces the S3 notification S3 would send, handed to an
+:class:`EventSink` before the write returns (the runtime connects a durable outbox whose deliverer runs the
+same recording code as the cloud functions). Temporary files live in ``objects/.staging/`` under uuid names;
+no key reaches the disk unless it passes the path rules.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -18,7 +22,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +37,9 @@ from hera_sessions.core.models import ObjectInfo, UploadTicket
 ROUTE = "/local-storage"
 BUCKET = "local"
 STAGING = ".staging"  # beside the sessions/ prefix, on the same file system, never a key
+KEY_SUFFIX = ".key"  # the file beside each object that holds its key
+#: The sequencer high-water mark is kept this far ahead (ns), so it is written about once a minute.
+SEQUENCER_RESERVE = 60 * 10**9
 
 
 class S3Error(Exception):
@@ -41,6 +48,23 @@ class S3Error(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+def entity_too_large() -> S3Error:
+    """S3's refusal of an upload larger than its policy or signature allows."""
+    return S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sidecar(target: Path) -> Path:
+    return target.with_name(target.name + KEY_SUFFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +99,14 @@ class LocalStorage(Storage):
         self.events = events
         # One lock orders writes, removals and their sequencers: the newest sequencer is the object that stays.
         self._lock = threading.RLock()
-        self._last_sequencer = 0
+        # Sequencers never go back, also across a restart with the clock stepped back: a high-water mark,
+        # kept ahead of the sequencers handed out, is where a new process starts.
+        self._sequencer_file = self.root / ".sequencer"
+        try:
+            self._last_sequencer = int(self._sequencer_file.read_text().strip(), 16)
+        except (FileNotFoundError, ValueError):
+            self._last_sequencer = 0
+        self._reserved = self._last_sequencer
 
     def connect(self, events: EventSink) -> None:
         """Set the event sink once (the runtime does, after building the service that records events)."""
@@ -95,8 +126,9 @@ class LocalStorage(Storage):
             raise S3Error(
                 400, "InvalidArgument", "Keys must be sessions/{session_id}/{path} with a valid path."
             ) from None
-        target = (self.root / key).resolve()
-        if not target.is_relative_to(self.root / keys.PREFIX):
+        session_id, path = split
+        target = self.root / keys.PREFIX / session_id / hashlib.sha256(path.encode()).hexdigest()
+        if not target.resolve().is_relative_to(self.root / keys.PREFIX):
             raise S3Error(400, "InvalidArgument", "Keys must stay inside the bucket.")
         return target
 
@@ -188,12 +220,13 @@ class LocalStorage(Storage):
         if (content_type or "").lower() != ctype:
             raise S3Error(403, "SignatureDoesNotMatch", f"Content-Type must be {ctype}, as signed.")
         if length > int(size):
-            raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+            raise entity_too_large()
         if length < int(size):
             raise S3Error(403, "SignatureDoesNotMatch", f"Content-Length must be {size}, as signed.")
 
-    def verify_post(self, fields: Mapping[str, str], length: int) -> str:
-        """Check a form upload's policy like S3 does; return the key it may write."""
+    def verify_post(self, fields: Mapping[str, str], length: int | None) -> str:
+        """Check a form upload's policy like S3 does; return the key it may write. ``length`` None: the file's
+        size is not known yet (the size range is checked once it is)."""
         policy_b64 = fields.get("policy", "")
         self._check_signature(fields.get("x-hera-signature"), "POST", policy_b64)
         try:
@@ -205,8 +238,10 @@ class LocalStorage(Storage):
         for condition in conditions:
             if isinstance(condition, list):  # ["content-length-range", low, high]
                 _, low, high = condition
+                if length is None:
+                    continue
                 if length > high:
-                    raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                    raise entity_too_large()
                 if length < low:
                     raise S3Error(
                         400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size"
@@ -239,23 +274,48 @@ class LocalStorage(Storage):
         return ctype, disposition
 
     # -- objects -----------------------------------------------------------------------------------------
-    def write(self, key: str, body: bytes) -> StoredObject:
-        """Store ``body`` at ``key``; returns once the object and its event are on disk."""
+    def write(
+        self, key: str, body: bytes | Iterable[bytes], check: Callable[[int], None] | None = None
+    ) -> StoredObject:
+        """Store ``body`` (bytes, or chunks read as they come) at ``key``; returns once the object and its event
+        are on disk. ``check(size)`` runs once the body is staged, before it takes the key (a refusal stores
+        nothing)."""
         target = self._file(key)
-        tmp = self.staging / uuid.uuid4().hex  # a short name: every valid key fits NAME_MAX
+        tmp = self.staging / uuid.uuid4().hex
+        digest, size = hashlib.md5(usedforsecurity=False), 0
         try:
             with tmp.open("wb") as f:
-                f.write(body)
+                for chunk in [body] if isinstance(body, bytes) else body:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    f.write(chunk)
                 f.flush()
                 os.fsync(f.fileno())
-            stored = StoredObject(key, len(body), f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"')
+            if check is not None:
+                check(size)
+            stored = StoredObject(key, size, f'"{digest.hexdigest()}"')
             with self._lock:
-                target.parent.mkdir(parents=True, exist_ok=True)
+                self._make_dir(target.parent)
+                self._keep_key(target, key)
                 os.replace(tmp, target)
+                _fsync_dir(target.parent)
+                written = target.stat()
                 sequencer = self._sequencer()
         finally:
             tmp.unlink(missing_ok=True)
-        self._notify("ObjectCreated:Put", key, stored, sequencer)
+        try:
+            self._notify("ObjectCreated:Put", key, stored, sequencer)
+        except BaseException:
+            # No event, no object: the upload is refused whole (unless a newer write took the key meanwhile).
+            with self._lock:
+                try:
+                    now = target.stat()
+                    if (now.st_dev, now.st_ino) == (written.st_dev, written.st_ino):
+                        target.unlink()
+                        _fsync_dir(target.parent)
+                except FileNotFoundError:
+                    pass
+            raise
         return stored
 
     def open(self, key: str) -> Path:
@@ -280,11 +340,11 @@ class LocalStorage(Storage):
                 target.unlink()
             except FileNotFoundError:
                 return
+            _sidecar(target).unlink(missing_ok=True)
+            _fsync_dir(target.parent)
             sequencer = self._sequencer()
-            for parent in target.parents:  # tidy empty folders, as a bucket has none
-                if parent == self.root or any(parent.iterdir()):
-                    break
-                parent.rmdir()
+            with contextlib.suppress(OSError):
+                target.parent.rmdir()  # tidy an empty session folder, as a bucket has none
         self._notify("ObjectRemoved:Delete", key, None, sequencer)
 
     def delete_version(self, key: str, version: str | None) -> None:
@@ -299,33 +359,117 @@ class LocalStorage(Storage):
                     return  # a newer upload took the path: it stays
             self.delete(key)
 
+    def _stored(self, prefix: str) -> Iterator[tuple[str, Path]]:
+        """(key, file) of every stored object whose key starts with ``prefix``, in key order."""
+        if not prefix.startswith(keys.PREFIX):
+            if not keys.PREFIX.startswith(prefix):
+                return
+            prefix = keys.PREFIX
+        rest = prefix[len(keys.PREFIX) :]
+        base = self.root / keys.PREFIX
+        sid, slash, _ = rest.partition("/")
+        if slash:
+            folders = [base / sid] if keys.is_session_id(sid) else []
+        else:
+            folders = [f for f in base.iterdir() if f.name.startswith(sid)] if base.is_dir() else []
+        found = []
+        for folder in folders:
+            try:
+                sidecars = list(folder.glob("*" + KEY_SUFFIX))
+            except OSError:
+                continue
+            for sidecar in sidecars:
+                try:
+                    key = sidecar.read_text()
+                except (OSError, UnicodeDecodeError):
+                    continue
+                data = sidecar.with_suffix("")
+                if key.startswith(prefix) and data.is_file():
+                    found.append((key, data))
+        yield from sorted(found)
+
     def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:
-        base = (self.root / prefix).resolve()
-        if not base.is_relative_to(self.root / keys.PREFIX) or not base.is_dir():
-            return
-        for path in sorted(base.rglob("*")):
-            if path.is_file():
+        for key, path in self._stored(prefix):
+            try:
                 stat = path.stat()
-                key = path.relative_to(self.root).as_posix()
                 etag = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()  # unquoted, as S3 lists
-                yield ObjectInfo(key, stat.st_size, etag, keys.type_from_extension(key), stat.st_mtime)
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            yield ObjectInfo(key, stat.st_size, etag, keys.type_from_extension(key), stat.st_mtime)
 
     def expire(self, max_age: float) -> int:
         """The local twin of the bucket lifecycle rule: delete objects older than ``max_age`` seconds."""
         cutoff = time.time() - max_age
-        old = [info.key for info in self.list_prefix(keys.PREFIX) if info.last_modified < cutoff]
+        old = []
+        for key, path in self._stored(keys.PREFIX):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    old.append(key)
+            except FileNotFoundError:
+                continue
         for key in old:
             self.delete(key)
         return len(old)
+
+    def sweep_staging(self, older_than: float = 600) -> int:
+        """Remove staging files an interrupted write left (untouched for ``older_than`` seconds)."""
+        cutoff, removed = time.time() - older_than, 0
+        for leftover in self.staging.iterdir():
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageUnavailableError(f"The objects folder {self.root} is not writable.")
 
+    # -- the layout --------------------------------------------------------------------------------------
+    def _make_dir(self, folder: Path) -> None:
+        """Create ``folder`` and its missing parents, each made durable in its parent."""
+        if folder.is_dir():
+            return
+        self._make_dir(folder.parent)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            return
+        _fsync_dir(folder.parent)
+
+    def _keep_key(self, target: Path, key: str) -> None:
+        """Write the key beside its file once (the file's name is a hash of it), durably, before the file."""
+        sidecar = _sidecar(target)
+        if sidecar.exists():
+            return
+        tmp = self.staging / uuid.uuid4().hex
+        try:
+            with tmp.open("w") as f:
+                f.write(key)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, sidecar)
+        finally:
+            tmp.unlink(missing_ok=True)
+
     # -- notifications -----------------------------------------------------------------------------------
     def _sequencer(self) -> str:
         """A strictly increasing order token (hexadecimal, as S3's); taken under the write lock."""
         self._last_sequencer = max(time.time_ns(), self._last_sequencer + 1)
+        if self._last_sequencer > self._reserved:
+            self._reserved = self._last_sequencer + SEQUENCER_RESERVE
+            tmp = self.staging / uuid.uuid4().hex
+            try:
+                with tmp.open("w") as f:
+                    f.write(f"{self._reserved:020X}")
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self._sequencer_file)
+                _fsync_dir(self.root)
+            finally:
+                tmp.unlink(missing_ok=True)
         return f"{self._last_sequencer:020X}"
 
     def _notify(self, event_name: str, key: str, stored: StoredObject | None, sequencer: str) -> None:

@@ -9,9 +9,6 @@ The server (waitress) has read the whole body before the app runs: a request who
 
 from __future__ import annotations
 
-import email.errors
-import email.parser
-import email.policy
 import hashlib
 import json
 import logging
@@ -19,9 +16,9 @@ import mimetypes
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
@@ -29,6 +26,7 @@ from hera_sessions.backends.storage.local import ROUTE, LocalStorage, S3Error
 from hera_sessions.http.cors import STORAGE_METHODS, storage_headers
 from hera_sessions.http.event import answer_parts, http_api_event
 from hera_sessions.runtime import Runtime
+from hera_sessions.runtimes.local.form import FormUpload
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -107,34 +105,14 @@ def allowed_methods(path: str) -> list[str]:
     return [*methods, "OPTIONS"] if methods else ["GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE"]
 
 
-def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | None]:
-    """A multipart/form-data body → (fields before the file, the file's bytes); no closing boundary, no file."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
-    )
-    if not message.is_multipart() or any(
-        isinstance(d, email.errors.CloseBoundaryNotFoundDefect | email.errors.StartBoundaryNotFoundDefect)
-        for d in message.defects
-    ):
-        raise S3Error(
-            400,
-            "MalformedPOSTRequest",
-            "The body of your POST request is not well-formed multipart/form-data.",
-        )
-    fields: dict[str, str] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            payload = b""
-        if name == "file":
-            return fields, payload  # S3 ignores every field after the file
-        if isinstance(name, str):
-            try:
-                fields[name] = payload.decode()
-            except UnicodeDecodeError:
-                raise S3Error(400, "InvalidArgument", f"The form field {name!r} is not UTF-8.") from None
-    return fields, None
+def read_chunks(stream: BinaryIO, length: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    """``length`` bytes of ``stream``, a piece at a time."""
+    while length > 0:
+        chunk = stream.read(min(size, length))
+        if not chunk:
+            return
+        length -= len(chunk)
+        yield chunk
 
 
 class Request:
@@ -282,22 +260,26 @@ class LocalApp:
         return 200, headers, b""
 
     def _put(self, request: Request, key: str, query: dict[str, str], cors: dict[str, str]) -> Answer:
-        self.storage.verify_put(key, query, request.header("Content-Type"), request.length())
-        too_large = S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-        stored = self.storage.write(key, request.body(int(query["X-Hera-Size"]), too_large))
+        length = request.length()
+        self.storage.verify_put(key, query, request.header("Content-Type"), length)
+        stored = self.storage.write(key, read_chunks(request.environ["wsgi.input"], length or 0))
         return 200, {"ETag": stored.etag, **cors}, b""
 
     def _post(self, request: Request, cors: dict[str, str]) -> Answer:
         ctype = request.header("Content-Type") or ""
         if not ctype.startswith("multipart/form-data"):
             raise S3Error(412, "PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data")
-        too_large = S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-        body = request.body(self.runtime.settings.upload_max_bytes + FORM_OVERHEAD, too_large)
-        fields, file = parse_form(ctype, body)
-        if file is None:
+        # Streamed: the fields, then the policy and signature, then the file into a staging file.
+        form = FormUpload(ctype, request.environ["wsgi.input"], int(request.environ.get("CONTENT_LENGTH") or 0))
+        if not form.read_fields():
+            form.finish()
             raise S3Error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
-        key = self.storage.verify_post(fields, len(file))
-        stored = self.storage.write(key, file)
+        key = self.storage.verify_post(form.fields, None)
+
+        def check_size(size: int) -> None:
+            self.storage.verify_post(form.fields, size)
+
+        stored = self.storage.write(key, form.file_chunks(self.runtime.settings.upload_max_bytes), check_size)
         return 204, {"ETag": stored.etag, "Location": f"/{key}", **cors}, b""
 
     def _get(self, key: str, query: dict[str, str], cors: dict[str, str]) -> Answer:
