@@ -8,16 +8,19 @@ import os
 import secrets
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hera_sessions import cli
 from hera_sessions.backends.storage.base import UploadSpec
 from hera_sessions.backends.storage.local import LocalStorage, S3Error
+from hera_sessions.core.errors import InvalidInputError, MetadataUnavailableError
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.app import LocalApp
+from hera_sessions.runtimes.local.outbox import Outbox
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, free_port
 from tests.local.helpers import exchange, statuses
@@ -319,3 +322,147 @@ def test_expiry_stats_objects_without_reading_them(storage: LocalStorage, monkey
     assert storage.expire(7 * 86_400) == 1
     assert reads == []
     assert [o.key for o in storage.list_prefix("sessions/")] == [f"sessions/{SID}/new.png"]
+
+
+# -- the outbox -------------------------------------------------------------------------------------------------
+def entry(sequencer: str) -> dict[str, Any]:
+    return {"Records": [{"s3": {"object": {"sequencer": sequencer, "key": "k"}}}]}
+
+
+def wait_for(check: Callable[[], bool], within: float = 20.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
+
+
+# 3: the deliverer survives an entry that vanishes under it and a round that fails
+def test_the_deliverer_survives_an_entry_handled_elsewhere(tmp_path: Path) -> None:
+    delivered: list[str] = []
+    box: Outbox
+
+    def deliver(payload: dict[str, Any]) -> None:
+        sequencer = payload["Records"][0]["s3"]["object"]["sequencer"]
+        if sequencer == "1":
+            for pending in box.pending():
+                if pending.name.startswith("1-"):
+                    pending.unlink()  # another deliverer took it
+            raise InvalidInputError("refused")
+        delivered.append(sequencer)
+
+    box = Outbox(tmp_path, deliver, first_retry=0.05, max_retry=0.1)
+    box.put(entry("1"))
+    box.start()
+    try:
+        assert wait_for(lambda: not box.pending())
+        box.put(entry("2"))
+        assert wait_for(lambda: delivered == ["2"])
+    finally:
+        box.stop()
+
+
+def test_the_deliverer_survives_a_failing_round(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    delivered: list[str] = []
+    box = Outbox(tmp_path, lambda p: delivered.append(p["Records"][0]["s3"]["object"]["sequencer"]), 0.05, 0.1)
+    real, failures = box.pending, [OSError(5, "I/O error")]
+    monkeypatch.setattr(box, "pending", lambda: real() if not failures else (_ for _ in ()).throw(failures.pop()))
+    box.put(entry("1"))
+    box.start()
+    try:
+        assert wait_for(lambda: delivered == ["1"])
+    finally:
+        box.stop()
+
+
+def test_only_one_deliverer_runs_per_folder(tmp_path: Path) -> None:
+    first: list[str] = []
+    second: list[str] = []
+
+    def slowly(payload: dict[str, Any]) -> None:
+        time.sleep(0.01)
+        first.append(payload["Records"][0]["s3"]["object"]["sequencer"])
+
+    one = Outbox(tmp_path, slowly)
+    for i in range(50):
+        one.put(entry(f"{i:02d}"))
+    one.start()
+    assert wait_for(lambda: one.delivering)
+    two = Outbox(tmp_path, lambda p: second.append(p["Records"][0]["s3"]["object"]["sequencer"])).start()
+    try:
+        assert wait_for(lambda: len(first) == 50)
+        assert second == [] and not two.delivering  # the second one stayed idle
+        one.stop()  # the first goes: the second takes over
+        two.put(entry("50"))
+        assert wait_for(lambda: second == ["50"], within=30)
+    finally:
+        one.stop()
+        two.stop()
+
+
+# 4: one bad entry does not block the queue, and ends in failed/
+def test_an_entry_that_keeps_failing_does_not_block_the_queue(tmp_path: Path) -> None:
+    delivered: list[str] = []
+
+    def deliver(payload: dict[str, Any]) -> None:
+        sequencer = payload["Records"][0]["s3"]["object"]["sequencer"]
+        if sequencer == "1":
+            raise KeyError("a bug, or a Redis ResponseError")
+        delivered.append(sequencer)
+
+    box = Outbox(tmp_path, deliver, first_retry=0.01, max_retry=0.02, max_attempts=3)
+    for sequencer in ("1", "2", "3"):
+        box.put(entry(sequencer))
+    box.start()
+    try:
+        assert wait_for(lambda: delivered == ["2", "3"])
+        assert wait_for(lambda: not box.pending())
+        assert [p.name[:2] for p in box.failed.iterdir()] == ["1-"]
+    finally:
+        box.stop()
+
+
+# 13: failed entries can be replayed
+def test_failed_entries_are_replayed_by_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "outbox"
+    box = Outbox(folder, lambda p: None)
+    box.put(entry("1"))
+    (name,) = [p.name for p in box.pending()]
+    os.replace(folder / name, box.failed / name)
+    monkeypatch.setenv("SESSIONS_DIR", str(tmp_path))
+    assert cli.main(["outbox", "replay"]) == 0
+    assert [p.name for p in box.pending()] == [name] and list(box.failed.iterdir()) == []
+
+
+def test_outbox_tmp_leftovers_are_swept_when_delivery_starts(tmp_path: Path) -> None:
+    box = Outbox(tmp_path, lambda p: None)
+    leftover = box.tmp / "0-x.json"
+    leftover.write_text("{}")
+    os.utime(leftover, (time.time() - 3600,) * 2)
+    box.start()
+    try:
+        assert wait_for(lambda: not leftover.exists())
+    finally:
+        box.stop()
+
+
+# 14: during an outage a put does not shorten the backoff
+def test_a_put_during_an_outage_does_not_trigger_a_retry(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def deliver(payload: dict[str, Any]) -> None:
+        calls.append(payload["Records"][0]["s3"]["object"]["sequencer"])
+        raise MetadataUnavailableError("Redis is down.")
+
+    box = Outbox(tmp_path, deliver, first_retry=120, max_retry=120)
+    box.put(entry("1"))
+    box.start()
+    try:
+        assert wait_for(lambda: calls == ["1"])
+        for i in range(2, 7):
+            box.put(entry(str(i)))
+        time.sleep(1)
+        assert calls == ["1"]  # the next try is the backoff's, 120 s away
+    finally:
+        box.stop()

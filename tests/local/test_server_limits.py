@@ -1,0 +1,120 @@
+"""The local server's connection limits and deadlines, and its framing rules, over raw sockets."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from hera_sessions.runtime import Runtime
+from hera_sessions.runtimes.local.server import LocalServer, _Channel
+from tests.conftest import SERVICE_KEY, free_port
+from tests.local.helpers import exchange, statuses
+
+HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def start(tmp: str, **options: float) -> LocalServer:
+    port = free_port()
+    env = {
+        "STORAGE_MODE": "local",
+        "SESSION_TYPE": "local",
+        "SESSIONS_DIR": tmp,
+        "TOKEN_SECRET": "test-token-secret",
+        "SERVICE_API_KEYS": SERVICE_KEY,
+        "PORT": str(port),
+    }
+    return LocalServer(Runtime(env), port=port, **options).start()  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """A server with short deadlines: 3 s of silence, 1 s for a request head."""
+    srv = start(str(tmp_path_factory.mktemp("strict")), timeout=3, head_timeout=1)
+    yield srv
+    srv.stop()
+    srv.runtime.service().metadata.close()
+
+
+def closed_while_trickling(address: tuple[str, int], head: bytes, piece: bytes, pieces: int) -> bool:
+    """Send ``head``, then ``piece`` every 0.5 s (never silent for long); True if the server closes first."""
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(head)
+        for _ in range(pieces):
+            sock.settimeout(0.5)
+            try:
+                if sock.recv(4096) == b"":
+                    return True
+            except TimeoutError:
+                pass
+            except ConnectionResetError:
+                return True
+            try:
+                sock.sendall(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                return True
+    return False
+
+
+# 2: a head trickled a line at a time, and a body trickled a byte at a time, are cut off
+def test_a_request_head_trickled_line_by_line_is_closed(strict: LocalServer) -> None:
+    assert closed_while_trickling(strict.address, b"GET /health HTTP/1.1\r\n", b"X-A: b\r\n", 120)
+
+
+def test_a_body_trickled_byte_by_byte_is_closed(strict: LocalServer) -> None:
+    head = b"PUT /v1/sessions/x/meta/a HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+    assert closed_while_trickling(strict.address, head, b"a", 120)
+    assert statuses(exchange(strict.address, HEALTH)) == [200]  # the server itself is fine
+
+
+def test_more_than_a_hundred_half_sent_requests_lock_nobody_out(tmp_path_factory: pytest.TempPathFactory) -> None:
+    srv = start(str(tmp_path_factory.mktemp("many")), timeout=60, head_timeout=60)
+    socks = []
+    try:
+        for _ in range(150):
+            sock = socket.create_connection(srv.address, timeout=5)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            socks.append(sock)
+        time.sleep(0.5)  # let the server accept them all
+        assert statuses(exchange(srv.address, HEALTH, timeout=10)) == [200]
+    finally:
+        for sock in socks:
+            sock.close()
+        srv.stop()
+        srv.runtime.service().metadata.close()
+
+
+# 8: Transfer-Encoding and Content-Length together are refused, and the connection is closed
+@pytest.mark.parametrize("path", ["/v1/sessions/x/meta/a", "/local-storage/sessions/x/a.png"])
+def test_a_request_with_both_transfer_encoding_and_content_length_is_refused(strict: LocalServer, path: str) -> None:
+    request = (
+        f"PUT {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+        "2\r\n{}\r\n0\r\n\r\n"
+    ).encode()
+    answer = exchange(strict.address, request + HEALTH)  # a second request on the same connection
+    assert statuses(answer) == [400]  # answered once, then closed: the second request never runs
+    body = answer.partition(b"\r\n\r\n")[2]
+    if path.startswith("/v1"):
+        assert json.loads(body)["error"]["code"] == "invalid_request"
+    else:
+        assert b"<Code>InvalidArgument</Code>" in body
+
+
+# 18: a read that finds nothing (EAGAIN) keeps the connection
+def test_a_spurious_wakeup_keeps_the_connection(strict: LocalServer) -> None:
+    mine, theirs = socket.socketpair()
+    try:
+        mine.setblocking(False)
+        channel = _Channel(strict.server, mine, ("127.0.0.1", 0), strict.server.adj, map={})
+        channel.handle_read()  # nothing to read: recv raises BlockingIOError
+        assert channel.connected and mine.fileno() != -1
+        theirs.sendall(HEALTH)
+        theirs.shutdown(socket.SHUT_WR)
+        channel.handle_read()
+        assert channel.requests  # the request was read on the same connection
+    finally:
+        mine.close()
+        theirs.close()
