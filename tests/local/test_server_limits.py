@@ -118,3 +118,90 @@ def test_a_spurious_wakeup_keeps_the_connection(strict: LocalServer) -> None:
     finally:
         mine.close()
         theirs.close()
+
+
+def session_token(server: LocalServer) -> tuple[str, str]:
+    answer = exchange(
+        server.address,
+        f"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SERVICE_KEY}\r\n"
+        "Content-Length: 0\r\nConnection: close\r\n\r\n".encode(),
+    )
+    created = json.loads(answer.partition(b"\r\n\r\n")[2])
+    return created["session_id"], created["token"]
+
+
+def header(answer: bytes, name: str) -> str | None:
+    for line in answer.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name.lower().encode():
+            return value.strip().decode()
+    return None
+
+
+# 9: every oversize metadata document is 413 meta_too_large, also one the server refuses before the app
+@pytest.mark.parametrize("size", [2 * 1024 * 1024, 50 * 1024 * 1024])
+def test_an_oversize_metadata_document_is_meta_too_large(strict: LocalServer, size: int) -> None:
+    sid, token = session_token(strict)
+    request = (
+        f"PUT /v1/sessions/{sid}/meta/profile HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    body = b'"' + b"a" * (size - 2) + b'"' if size < 10 * 1024 * 1024 else b""
+    answer = exchange(strict.address, request + body)
+    assert statuses(answer) == [413]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "meta_too_large"
+
+
+# 12: one rule for 405s, with Allow on every one
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/local-storage/sessions/x/a.png", "GET, HEAD, OPTIONS, PUT"),
+        ("POST", "/local-storage/sessions/x/a.png", "GET, HEAD, OPTIONS, PUT"),
+        ("PUT", "/local-storage/", "GET, HEAD, OPTIONS, POST"),
+        ("DELETE", "/", "GET, HEAD"),
+        ("POST", "/web/app.js", "GET, HEAD"),
+        ("TRACE", "/", "GET, HEAD"),
+        ("DELETE", "/health", "GET, HEAD, OPTIONS"),
+        ("PATCH", "/v1/sessions", "OPTIONS, POST"),
+    ],
+)
+def test_every_405_names_what_the_route_serves(strict: LocalServer, method: str, path: str, allow: str) -> None:
+    answer = exchange(strict.address, f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert statuses(answer) == [405]
+    assert header(answer, "Allow") == allow
+
+
+def test_head_is_served_wherever_get_is(strict: LocalServer) -> None:
+    answer = exchange(strict.address, b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert statuses(answer) == [200]
+    assert answer.endswith(b"\r\n\r\n")  # no body
+
+
+# 15: a path that starts with // is a path
+@pytest.mark.parametrize("path", ["//health", "//v1/sessions", "//"])
+def test_a_path_starting_with_two_slashes_is_not_another_route(strict: LocalServer, path: str) -> None:
+    answer = exchange(strict.address, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert statuses(answer) == [404]
+    assert b"<html" not in answer.lower()
+
+
+# 16: status lines carry the standard reason phrase
+def test_status_lines_have_their_reason_phrases(strict: LocalServer) -> None:
+    sid, token = session_token(strict)
+    body = json.dumps({"path": "a.png", "content_type": "image/png", "size": 5}).encode()
+    created = exchange(
+        strict.address,
+        f"POST /v1/sessions/{sid}/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body,
+    )
+    assert created.startswith(b"HTTP/1.1 201 Created\r\n"), created[:100]
+    refused = exchange(
+        strict.address, f"GET /v1/sessions/{sid}/files HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert refused.startswith(b"HTTP/1.1 401 Unauthorized\r\n"), refused[:100]
+    unsupported = exchange(
+        strict.address, b"PUT /v1/sessions/x/meta/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"
+    )
+    assert unsupported.startswith(b"HTTP/1.1 501 Not Implemented\r\n"), unsupported[:100]

@@ -66,11 +66,12 @@ class _ErrorTask(ErrorTask):  # type: ignore[misc]
         error = self.request.error
         path = str(getattr(self.request, "path", "") or "")
         status, headers, body = error_answer(
+            self.channel.server.hera_app,
             path,
             int(error.code),
             str(error.body or error.reason),
-            getattr(error, "s3_code", None),
-            getattr(error, "json_code", None),
+            s3_code=getattr(error, "s3_code", None),
+            json_code=getattr(error, "json_code", None),
         )
         self.status = status_line(status)
         self.response_headers.extend(headers.items())
@@ -184,8 +185,9 @@ class LocalServer:
     ) -> None:
         self.runtime = runtime
         self.head_timeout, self.min_body_rate, self.timeout = head_timeout, min_body_rate, timeout
+        app = LocalApp(runtime)
         self.server: TcpWSGIServer = create_server(
-            LocalApp(runtime),
+            app,
             host=host or runtime.settings.host,
             port=runtime.settings.port if port is None else port,
             threads=threads,
@@ -200,6 +202,7 @@ class LocalServer:
             expose_tracebacks=False,
         )
         self.server.channel_class = _Channel
+        self.server.hera_app = app  # for the answers to what waitress refuses itself (_ErrorTask)
         idle_rule = self.server.maintenance
 
         def maintenance(now: float) -> None:  # waitress's idle rule, then the head and body deadlines
