@@ -466,3 +466,22 @@ def test_a_put_during_an_outage_does_not_trigger_a_retry(tmp_path: Path) -> None
         assert calls == ["1"]  # the next try is the backoff's, 120 s away
     finally:
         box.stop()
+
+
+# 19: the lifecycle sweeper survives a failing round
+def test_the_lifecycle_sweeper_survives_an_error(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = storage_of(server)
+    calls: list[float] = []
+
+    def expire(max_age: float) -> int:
+        calls.append(max_age)
+        if len(calls) == 1:
+            raise OSError(5, "I/O error")
+        return 0
+
+    monkeypatch.setattr(storage, "expire", expire)
+    stopping = server.sweep_forever(every=0.05)
+    try:
+        assert wait_for(lambda: len(calls) >= 3)
+    finally:
+        stopping.set()

@@ -217,6 +217,7 @@ class LocalServer:
 
         self.server.maintenance = maintenance
         self._thread: threading.Thread | None = None
+        self._sweepers: list[threading.Event] = []
 
     @property
     def address(self) -> tuple[str, int]:
@@ -227,11 +228,14 @@ class LocalServer:
         host, port = self.address
         return f"http://{host}:{port}"
 
-    def sweep_forever(self, every: float = 3600) -> None:
-        """Expire old objects as the bucket lifecycle would (``OBJECT_EXPIRY_DAYS``), now and then hourly."""
+    def sweep_forever(self, every: float = 3600) -> threading.Event:
+        """Expire old objects as the bucket lifecycle would (``OBJECT_EXPIRY_DAYS``), now and then hourly; setting
+        the returned event (or :meth:`stop`) ends it."""
+        stopping = threading.Event()
+        self._sweepers.append(stopping)
 
         def run() -> None:
-            while True:
+            while not stopping.is_set():
                 try:
                     storage = self.runtime.service().storage
                     if isinstance(storage, LocalStorage):
@@ -244,9 +248,10 @@ class LocalServer:
                             )
                 except Exception:  # the next round tries again; the sweeper never dies
                     logger.exception("lifecycle sweep failed")
-                time.sleep(every)
+                stopping.wait(every)
 
         threading.Thread(target=run, name="hera-lifecycle", daemon=True).start()
+        return stopping
 
     def start(self) -> LocalServer:
         storage = self.runtime.service().storage
@@ -260,6 +265,8 @@ class LocalServer:
 
     def stop(self) -> None:
         """Close the listening socket and every connection, then let the worker threads finish."""
+        for sweeper in self._sweepers:
+            sweeper.set()
         done = threading.Event()
 
         def close_all() -> None:  # runs on the event loop's thread, which owns the sockets
