@@ -485,3 +485,13 @@ def test_the_lifecycle_sweeper_survives_an_error(server: LocalServer, monkeypatc
         assert wait_for(lambda: len(calls) >= 3)
     finally:
         stopping.set()
+
+
+def test_objects_of_the_earlier_layout_are_moved_into_the_flat_one(tmp_path: Path) -> None:
+    old = tmp_path / "objects" / "sessions" / SID / "photos" / "a.png"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"\x89PNG")
+    storage = LocalStorage(tmp_path, "secret", "http://x", Sink())
+    assert [o.key for o in storage.list_prefix("sessions/")] == [f"sessions/{SID}/photos/a.png"]
+    assert storage.read(f"sessions/{SID}/photos/a.png") == b"\x89PNG"
+    assert not (tmp_path / "objects" / "sessions" / SID / "photos").exists()

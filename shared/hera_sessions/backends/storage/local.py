@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -38,6 +39,7 @@ ROUTE = "/local-storage"
 BUCKET = "local"
 STAGING = ".staging"  # beside the sessions/ prefix, on the same file system, never a key
 KEY_SUFFIX = ".key"  # the file beside each object that holds its key
+_LAYOUT_NAME = re.compile(r"[0-9a-f]{64}(?:\.key)?")  # an object's file or its key file
 #: The sequencer high-water mark is kept this far ahead (ns), so it is written about once a minute.
 SEQUENCER_RESERVE = 60 * 10**9
 
@@ -107,6 +109,7 @@ class LocalStorage(Storage):
         except (FileNotFoundError, ValueError):
             self._last_sequencer = 0
         self._reserved = self._last_sequencer
+        self._migrate()
 
     def connect(self, events: EventSink) -> None:
         """Set the event sink once (the runtime does, after building the service that records events)."""
@@ -438,6 +441,28 @@ class LocalStorage(Storage):
         except FileExistsError:
             return
         _fsync_dir(folder.parent)
+
+    def _migrate(self) -> None:
+        """Move objects of the earlier layout (``objects/{key}`` as nested folders) into the flat one."""
+        base = self.root / keys.PREFIX
+        if not base.is_dir():
+            return
+        for folder in base.iterdir():
+            if not folder.is_dir() or not keys.is_session_id(folder.name):
+                continue
+            for old in sorted(folder.rglob("*")):
+                if not old.is_file() or (old.parent == folder and _LAYOUT_NAME.fullmatch(old.name)):
+                    continue
+                key = old.relative_to(self.root).as_posix()
+                try:
+                    target = self._file(key)
+                except S3Error:
+                    continue  # not a key the rules accept: left where it is
+                self._keep_key(target, key)
+                os.replace(old, target)
+            for empty in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+                with contextlib.suppress(OSError):
+                    empty.rmdir()
 
     def _keep_key(self, target: Path, key: str) -> None:
         """Write the key beside its file once (the file's name is a hash of it), durably, before the file."""
