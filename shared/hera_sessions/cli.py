@@ -3,6 +3,7 @@
 hera-sessions serve                 the local server (what ``make dev`` runs)
 hera-sessions reconcile ID [ID...]  rebuild file records from what storage holds
 hera-sessions check                 validate the settings and reach storage and metadata
+hera-sessions outbox replay         put local storage events that failed back into the queue
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     reconcile = sub.add_parser("reconcile", help="rebuild sessions' file records from storage")
     reconcile.add_argument("session_ids", nargs="+", metavar="SESSION_ID")
     sub.add_parser("check", help="validate settings and reach storage and metadata")
+    outbox = sub.add_parser("outbox", help="local storage events (SESSIONS_DIR/outbox)")
+    outbox.add_argument("action", choices=["replay"], help="replay: move outbox/failed entries back to the queue")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -31,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from hera_sessions.runtime import Runtime
 
+    if args.command == "outbox":  # files only: the running server's deliverer picks them up
+        from hera_sessions.runtimes.local.outbox import replay
+
+        moved = replay(Runtime().settings.sessions_dir / "outbox")
+        print(json.dumps({"replayed": moved}))
+        return 0
     try:
         service = Runtime().service()
         if args.command == "check":

@@ -195,7 +195,15 @@ class Function:
         return {r.path: r for r in self.service.list_files(session_id)}
 
     def object_file(self, key: str) -> Path:
-        return Path(self.service.settings.sessions_dir) / "objects" / key
+        """Where local storage keeps ``key``; for a key it refuses, where a careless writer would put it."""
+        from hera_sessions.backends.storage.local import LocalStorage, S3Error
+
+        storage = self.service.storage
+        assert isinstance(storage, LocalStorage)
+        try:
+            return storage._file(key)
+        except S3Error:
+            return Path(self.service.settings.sessions_dir) / "objects" / key
 
 
 @pytest.fixture

@@ -184,6 +184,8 @@ def test_a_request_hidden_in_a_chunked_body_is_not_executed(server: LocalServer)
         b"Connection: close\r\n\r\n" + f"{len(hidden):x}\r\n".encode() + hidden + b"\r\n0\r\n\r\n"
     )
     answer = exchange(server.address, raw)
+    assert statuses(answer) == [400]  # one answer: Transfer-Encoding with Content-Length is refused
+    answer = exchange(server.address, raw.replace(b"Content-Length: 4\r\n", b""))
     assert statuses(answer) == [401]  # one answer: the outer request, with no credentials
 
 
@@ -205,14 +207,24 @@ def test_an_unsupported_transfer_encoding_is_refused(server: LocalServer) -> Non
 
 
 @pytest.mark.parametrize("method", ["TRACE", "PATCH", "CONNECT", "BREW"])
-@pytest.mark.parametrize("path", ["/v1/sessions", "/health", "/", "/web/hera-sessions.js", "/local-storage/x", "/nope"])
-def test_methods_no_route_serves_are_405_json_with_allow(server: LocalServer, method: str, path: str) -> None:
+@pytest.mark.parametrize("path", ["/v1/sessions", "/health", "/", "/web/hera-sessions.js", "/local-storage/x"])
+def test_methods_no_route_serves_are_405_with_allow(server: LocalServer, method: str, path: str) -> None:
     answer = exchange(server.address, f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
     head, _, body = answer.partition(b"\r\n\r\n")
     assert statuses(answer) == [405]
-    assert json.loads(body)["error"]["code"] == "method_not_allowed"
+    if path.startswith("/local-storage"):  # S3's answer on the object routes
+        assert b"<Code>MethodNotAllowed</Code>" in body
+    else:
+        assert json.loads(body)["error"]["code"] == "method_not_allowed"
     allow = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"allow:"))
     assert method.encode() not in allow
+
+
+@pytest.mark.parametrize("method", ["GET", "TRACE", "DELETE"])
+def test_a_path_no_route_serves_is_404_for_every_method(server: LocalServer, method: str) -> None:
+    answer = exchange(server.address, f"{method} /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert statuses(answer) == [404]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "route_not_found"
 
 
 # -- odd Content-Length values --------------------------------------------------------------------------

@@ -124,7 +124,7 @@ def test_the_local_lifecycle_expires_old_objects(server: LocalServer) -> None:
     sid, _ = new_session(server.url)
     storage.write(f"sessions/{sid}/photos/old.png", PNG)  # type: ignore[attr-defined]
     storage.write(f"sessions/{sid}/photos/new.png", PNG)  # type: ignore[attr-defined]
-    old = storage.root / f"sessions/{sid}/photos/old.png"  # type: ignore[attr-defined]
+    old = storage.open(f"sessions/{sid}/photos/old.png")  # type: ignore[attr-defined]
     eight_days_ago = old.stat().st_mtime - 8 * 86_400
     os.utime(old, (eight_days_ago, eight_days_ago))
     assert storage.expire(7 * 86_400) == 1  # type: ignore[attr-defined]

@@ -1,25 +1,30 @@
 """Local disk storage with HMAC-signed, expiring URLs served by the local server.
 
-Objects live at ``{SESSIONS_DIR}/objects/{key}``. Upload and download URLs point at the local server's
-object endpoints (``/local-storage/...``), which check signature, expiry, size and type exactly as S3 would
-and answer with S3's status codes and XML error documents. Every stored or deleted object produces the
-S3 notification S3 would send, handed to an :class:`EventSink` before the write returns (the runtime connects
-a durable outbox whose deliverer runs the same recording code as the cloud functions). Temporary files live
-in ``objects/.staging/`` under uuid names; no key reaches the disk unless it passes the path rules.
+Objects live at ``{SESSIONS_DIR}/objects/sessions/{session_id}/{sha256 of the path}``, each beside a
+``.key`` file that holds its key: a flat layout in which every key the path rules accept fits (no name over
+NAME_MAX) and no two keys collide (``a.png`` and ``a.png/b.png`` are both objects, as in a bucket).
+Upload and download URLs point at the local server's object endpoints (``/local-storage/...``), which check
+signature, expiry, size and type exactly as S3 would and answer with S3's status codes and XML error
+documents. Every stored or deleted object produces the S3 notification S3 would send, handed to an
+:class:`EventSink` before the write returns (the runtime connects a durable outbox whose deliverer runs the
+same recording code as the cloud functions). Temporary files live in ``objects/.staging/`` under uuid names;
+no key reaches the disk unless it passes the path rules.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
 import os
+import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +39,10 @@ from hera_sessions.core.models import ObjectInfo, UploadTicket
 ROUTE = "/local-storage"
 BUCKET = "local"
 STAGING = ".staging"  # beside the sessions/ prefix, on the same file system, never a key
+KEY_SUFFIX = ".key"  # the file beside each object that holds its key
+_LAYOUT_NAME = re.compile(r"[0-9a-f]{64}(?:\.key)?")  # an object's file or its key file
+#: The sequencer high-water mark is kept this far ahead (ns), so it is written about once a minute.
+SEQUENCER_RESERVE = 60 * 10**9
 
 
 class S3Error(Exception):
@@ -42,6 +51,23 @@ class S3Error(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+def entity_too_large() -> S3Error:
+    """S3's refusal of an upload larger than its policy or signature allows."""
+    return S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sidecar(target: Path) -> Path:
+    return target.with_name(target.name + KEY_SUFFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +102,15 @@ class LocalStorage(Storage):
         self.events = events
         # One lock orders writes, removals and their sequencers: the newest sequencer is the object that stays.
         self._lock = threading.RLock()
-        self._last_sequencer = 0
+        # Sequencers never go back, also across a restart with the clock stepped back: a high-water mark,
+        # kept ahead of the sequencers handed out, is where a new process starts.
+        self._sequencer_file = self.root / ".sequencer"
+        try:
+            self._last_sequencer = int(self._sequencer_file.read_text().strip(), 16)
+        except (FileNotFoundError, ValueError):
+            self._last_sequencer = 0
+        self._reserved = self._last_sequencer
+        self._migrate()
 
     def connect(self, events: EventSink) -> None:
         """Set the event sink once (the runtime does, after building the service that records events)."""
@@ -96,8 +130,9 @@ class LocalStorage(Storage):
             raise S3Error(
                 400, "InvalidArgument", "Keys must be sessions/{session_id}/{path} with a valid path."
             ) from None
-        target = (self.root / key).resolve()
-        if not target.is_relative_to(self.root / keys.PREFIX):
+        session_id, path = split
+        target = self.root / keys.PREFIX / session_id / hashlib.sha256(path.encode()).hexdigest()
+        if not target.resolve().is_relative_to(self.root / keys.PREFIX):
             raise S3Error(400, "InvalidArgument", "Keys must stay inside the bucket.")
         return target
 
@@ -210,12 +245,13 @@ class LocalStorage(Storage):
         if (content_type or "").lower() != ctype:
             raise S3Error(403, "SignatureDoesNotMatch", f"Content-Type must be {ctype}, as signed.")
         if length > int(size):
-            raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+            raise entity_too_large()
         if length < int(size):
             raise S3Error(403, "SignatureDoesNotMatch", f"Content-Length must be {size}, as signed.")
 
-    def verify_post(self, fields: Mapping[str, str], length: int) -> str:
-        """Check a form upload's policy like S3 does; return the key it may write."""
+    def verify_post(self, fields: Mapping[str, str], length: int | None) -> str:
+        """Check a form upload's policy like S3 does; return the key it may write. ``length`` None: the file's
+        size is not known yet (the size range is checked once it is)."""
         policy_b64 = fields.get("policy", "")
         self._check_signature(fields.get("x-hera-signature"), "POST", policy_b64)
         try:
@@ -227,8 +263,10 @@ class LocalStorage(Storage):
         for condition in conditions:
             if isinstance(condition, list):  # ["content-length-range", low, high]
                 _, low, high = condition
+                if length is None:
+                    continue
                 if length > high:
-                    raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                    raise entity_too_large()
                 if length < low:
                     raise S3Error(
                         400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size"
@@ -262,22 +300,31 @@ class LocalStorage(Storage):
 
     # -- objects -----------------------------------------------------------------------------------------
     def write(
-        self, key: str, body: bytes, *, content_md5: str | None = None, if_none_match: str | None = None
+        self,
+        key: str,
+        body: bytes | Iterable[bytes],
+        check: Callable[[int], None] | None = None,
+        *,
+        content_md5: str | None = None,
+        if_none_match: str | None = None,
     ) -> StoredObject:
-        """Store ``body`` at ``key``; returns once the object and its event are on disk.
+        """Store ``body`` (bytes, or chunks read as they come) at ``key``; returns once the object and its event
+        are on disk.
 
         As S3: ``content_md5`` (the ``Content-MD5`` header) must be the body's MD5 (400 ``BadDigest``, or
         ``InvalidDigest`` when it is not one); ``if_none_match="*"`` writes only where no object exists (412
         ``PreconditionFailed``), checked and written under the write lock, so of two such writes one wins.
+        ``check(size)`` runs once the body is staged, before it takes the key. A refusal stores nothing.
         """
-        stored = self._store(key, body, content_md5=content_md5, if_none_match=if_none_match)
+        stored = self._store(key, body, check, content_md5=content_md5, if_none_match=if_none_match)
         assert stored is not None  # no if_version: unconditional but for if_none_match, which raises
         return stored
 
     def _store(
         self,
         key: str,
-        body: bytes,
+        body: bytes | Iterable[bytes],
+        check: Callable[[int], None] | None = None,
         *,
         content_md5: str | None = None,
         if_none_match: str | None = None,
@@ -285,25 +332,24 @@ class LocalStorage(Storage):
     ) -> StoredObject | None:
         """Write ``body`` (only while the object is still ``if_version``, when given) and notify; None if not."""
         target = self._file(key)
-        digest = hashlib.md5(body, usedforsecurity=False).digest()
-        if content_md5 is not None:
-            try:
-                declared = base64.b64decode(content_md5.strip(), validate=True)
-            except binascii.Error:
-                declared = b""
-            if len(declared) != 16:
-                raise S3Error(400, "InvalidDigest", "The Content-MD5 you specified is not valid.")
-            if not hmac.compare_digest(declared, digest):
-                raise S3Error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+        declared = _declared_md5(content_md5) if content_md5 is not None else None
         if if_none_match is not None and if_none_match.strip() != "*":
             raise S3Error(501, "NotImplemented", "If-None-Match takes only '*' on a write.")
         tmp = self.staging / uuid.uuid4().hex  # a short name: every valid key fits NAME_MAX
+        digest, size = hashlib.md5(usedforsecurity=False), 0
         try:
             with tmp.open("wb") as f:
-                f.write(body)
+                for chunk in [body] if isinstance(body, bytes) else body:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    f.write(chunk)
                 f.flush()
                 os.fsync(f.fileno())
-            stored = StoredObject(key, len(body), f'"{digest.hex()}"')
+            if check is not None:
+                check(size)
+            if declared is not None and not hmac.compare_digest(declared, digest.digest()):
+                raise S3Error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+            stored = StoredObject(key, size, f'"{digest.hexdigest()}"')
             with self._lock:
                 if if_none_match is not None and target.is_file():
                     raise S3Error(
@@ -311,12 +357,27 @@ class LocalStorage(Storage):
                     )
                 if if_version is not None and not self._is_version(target, if_version):
                     return None
-                target.parent.mkdir(parents=True, exist_ok=True)
+                self._make_dir(target.parent)
+                self._keep_key(target, key)
                 os.replace(tmp, target)
+                _fsync_dir(target.parent)
+                written = target.stat()
                 sequencer = self._sequencer()
         finally:
             tmp.unlink(missing_ok=True)
-        self._notify("ObjectCreated:Put", key, stored, sequencer)
+        try:
+            self._notify("ObjectCreated:Put", key, stored, sequencer)
+        except BaseException:
+            # No event, no object: the upload is refused whole (unless a newer write took the key meanwhile).
+            with self._lock:
+                try:
+                    now = target.stat()
+                    if (now.st_dev, now.st_ino) == (written.st_dev, written.st_ino):
+                        target.unlink()
+                        _fsync_dir(target.parent)
+                except FileNotFoundError:
+                    pass
+            raise
         return stored
 
     @staticmethod
@@ -367,11 +428,11 @@ class LocalStorage(Storage):
                 target.unlink()
             except FileNotFoundError:
                 return
+            _sidecar(target).unlink(missing_ok=True)
+            _fsync_dir(target.parent)
             sequencer = self._sequencer()
-            for parent in target.parents:  # tidy empty folders, as a bucket has none
-                if parent == self.root or any(parent.iterdir()):
-                    break
-                parent.rmdir()
+            with contextlib.suppress(OSError):
+                target.parent.rmdir()  # tidy an empty session folder, as a bucket has none
         self._notify("ObjectRemoved:Delete", key, None, sequencer)
 
     def delete_version(self, key: str, version: str | None) -> None:
@@ -384,33 +445,139 @@ class LocalStorage(Storage):
                 return  # a newer upload took the path: it stays
             self.delete(key)
 
+    def _stored(self, prefix: str) -> Iterator[tuple[str, Path]]:
+        """(key, file) of every stored object whose key starts with ``prefix``, in key order."""
+        if not prefix.startswith(keys.PREFIX):
+            if not keys.PREFIX.startswith(prefix):
+                return
+            prefix = keys.PREFIX
+        rest = prefix[len(keys.PREFIX) :]
+        base = self.root / keys.PREFIX
+        sid, slash, _ = rest.partition("/")
+        if slash:
+            folders = [base / sid] if keys.is_session_id(sid) else []
+        else:
+            folders = [f for f in base.iterdir() if f.name.startswith(sid)] if base.is_dir() else []
+        found = []
+        for folder in folders:
+            try:
+                sidecars = list(folder.glob("*" + KEY_SUFFIX))
+            except OSError:
+                continue
+            for sidecar in sidecars:
+                try:
+                    key = sidecar.read_text()
+                except (OSError, UnicodeDecodeError):
+                    continue
+                data = sidecar.with_suffix("")
+                if key.startswith(prefix) and data.is_file():
+                    found.append((key, data))
+        yield from sorted(found)
+
     def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:
-        base = (self.root / prefix).resolve()
-        if not base.is_relative_to(self.root / keys.PREFIX) or not base.is_dir():
-            return
-        for path in sorted(base.rglob("*")):
-            if path.is_file():
+        for key, path in self._stored(prefix):
+            try:
                 stat = path.stat()
-                key = path.relative_to(self.root).as_posix()
                 etag = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()  # unquoted, as S3 lists
-                yield ObjectInfo(key, stat.st_size, etag, keys.type_from_extension(key), stat.st_mtime)
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            yield ObjectInfo(key, stat.st_size, etag, keys.type_from_extension(key), stat.st_mtime)
 
     def expire(self, max_age: float) -> int:
         """The local twin of the bucket lifecycle rule: delete objects older than ``max_age`` seconds."""
         cutoff = time.time() - max_age
-        old = [info.key for info in self.list_prefix(keys.PREFIX) if info.last_modified < cutoff]
+        old = []
+        for key, path in self._stored(keys.PREFIX):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    old.append(key)
+            except FileNotFoundError:
+                continue
         for key in old:
             self.delete(key)
         return len(old)
+
+    def sweep_staging(self, older_than: float = 600) -> int:
+        """Remove staging files an interrupted write left (untouched for ``older_than`` seconds)."""
+        cutoff, removed = time.time() - older_than, 0
+        for leftover in self.staging.iterdir():
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageUnavailableError(f"The objects folder {self.root} is not writable.")
 
+    # -- the layout --------------------------------------------------------------------------------------
+    def _make_dir(self, folder: Path) -> None:
+        """Create ``folder`` and its missing parents, each made durable in its parent."""
+        if folder.is_dir():
+            return
+        self._make_dir(folder.parent)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            return
+        _fsync_dir(folder.parent)
+
+    def _migrate(self) -> None:
+        """Move objects of the earlier layout (``objects/{key}`` as nested folders) into the flat one."""
+        base = self.root / keys.PREFIX
+        if not base.is_dir():
+            return
+        for folder in base.iterdir():
+            if not folder.is_dir() or not keys.is_session_id(folder.name):
+                continue
+            for old in sorted(folder.rglob("*")):
+                if not old.is_file() or (old.parent == folder and _LAYOUT_NAME.fullmatch(old.name)):
+                    continue
+                key = old.relative_to(self.root).as_posix()
+                try:
+                    target = self._file(key)
+                except S3Error:
+                    continue  # not a key the rules accept: left where it is
+                self._keep_key(target, key)
+                os.replace(old, target)
+            for empty in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+                with contextlib.suppress(OSError):
+                    empty.rmdir()
+
+    def _keep_key(self, target: Path, key: str) -> None:
+        """Write the key beside its file once (the file's name is a hash of it), durably, before the file."""
+        sidecar = _sidecar(target)
+        if sidecar.exists():
+            return
+        tmp = self.staging / uuid.uuid4().hex
+        try:
+            with tmp.open("w") as f:
+                f.write(key)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, sidecar)
+        finally:
+            tmp.unlink(missing_ok=True)
+
     # -- notifications -----------------------------------------------------------------------------------
     def _sequencer(self) -> str:
         """A strictly increasing order token (hexadecimal, as S3's); taken under the write lock."""
         self._last_sequencer = max(time.time_ns(), self._last_sequencer + 1)
+        if self._last_sequencer > self._reserved:
+            self._reserved = self._last_sequencer + SEQUENCER_RESERVE
+            tmp = self.staging / uuid.uuid4().hex
+            try:
+                with tmp.open("w") as f:
+                    f.write(f"{self._reserved:020X}")
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self._sequencer_file)
+                _fsync_dir(self.root)
+            finally:
+                tmp.unlink(missing_ok=True)
         return f"{self._last_sequencer:020X}"
 
     def _notify(self, event_name: str, key: str, stored: StoredObject | None, sequencer: str) -> None:
@@ -420,6 +587,17 @@ class LocalStorage(Storage):
         if stored is not None:
             obj |= {"size": stored.size, "eTag": stored.etag.strip('"')}
         self.events.put(s3_notification(event_name, BUCKET, obj))
+
+
+def _declared_md5(content_md5: str) -> bytes:
+    """The 16 bytes a ``Content-MD5`` header declares (400 ``InvalidDigest`` when it is not an MD5)."""
+    try:
+        declared = base64.b64decode(content_md5.strip(), validate=True)
+    except binascii.Error:
+        declared = b""
+    if len(declared) != 16:
+        raise S3Error(400, "InvalidDigest", "The Content-MD5 you specified is not valid.")
+    return declared
 
 
 def _field(fields: Mapping[str, str], name: str) -> str | None:

@@ -9,26 +9,25 @@ The server (waitress) has read the whole body before the app runs: a request who
 
 from __future__ import annotations
 
-import email.errors
-import email.parser
-import email.policy
 import hashlib
+import http
 import json
 import logging
 import mimetypes
-import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
-from hera_sessions.backends.storage.local import ROUTE, LocalStorage, S3Error
+from hera_sessions.backends.storage.local import ROUTE, LocalStorage, S3Error, entity_too_large
+from hera_sessions.http import routes
 from hera_sessions.http.cors import STORAGE_METHODS, storage_headers
 from hera_sessions.http.event import answer_parts, http_api_event
 from hera_sessions.runtime import Runtime
+from hera_sessions.runtimes.local.form import FormUpload
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -39,32 +38,21 @@ WEB_DIR = Path(__file__).resolve().parents[4] / "web"
 FORM_OVERHEAD = 64 * 1024  # room for the form fields around the file in a POST upload
 #: The environ key that says the body came with ``Transfer-Encoding: chunked`` (set by the server).
 CHUNKED = "hera.chunked"
-_META_ROUTE = re.compile(r"^/v1/sessions/[^/]+/meta/[^/]+$")
+#: The route whose body is a metadata document (its size limit is META_MAX_BYTES).
+META_ROUTE = next(route for route in routes.ROUTES if route.handler == "put_meta")
 
-#: The methods some route serves; any other method is 405 everywhere.
-SERVED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
-OBJECT_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT")
+BUCKET_METHODS = ("GET", "HEAD", "OPTIONS", "POST")  # /local-storage/: form POST uploads
+OBJECT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT")  # /local-storage/{key}: presigned PUT and GET
 PAGE_METHODS = ("GET", "HEAD")
-
-_REASONS = {
-    200: "OK",
-    204: "No Content",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    411: "Length Required",
-    412: "Precondition Failed",
-    413: "Content Too Large",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-}
 
 Answer = tuple[int, dict[str, str], bytes]
 
 
 def status_line(status: int) -> str:
-    return f"{status} {_REASONS.get(status, 'Unknown')}"
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
 
 
 def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Answer:
@@ -97,45 +85,27 @@ def is_page_path(path: str) -> bool:
 
 
 def allowed_methods(path: str) -> list[str]:
-    """What the route at ``path`` serves (the ``Allow`` header of a 405)."""
+    """The methods served at ``path`` (the ``Allow`` header of every 405); none: no route there (404)."""
     if is_object_path(path):
-        return list(OBJECT_METHODS)
-    from hera_sessions.http import routes
-
-    methods = routes.allowed_methods(path)
+        return list(BUCKET_METHODS if path in (ROUTE, ROUTE + "/") else OBJECT_METHODS)
     if is_page_path(path):
-        methods = sorted({*methods, *PAGE_METHODS})
-    return [*methods, "OPTIONS"] if methods else ["GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE"]
+        return list(PAGE_METHODS)
+    methods = set(routes.allowed_methods(path))  # the API's routes (http/routes.py)
+    if not methods:
+        return []
+    if "GET" in methods:
+        methods.add("HEAD")  # answered as GET without the body
+    return sorted({*methods, "OPTIONS"})
 
 
-def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | None]:
-    """A multipart/form-data body → (fields before the file, the file's bytes); no closing boundary, no file."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
-    )
-    if not message.is_multipart() or any(
-        isinstance(d, email.errors.CloseBoundaryNotFoundDefect | email.errors.StartBoundaryNotFoundDefect)
-        for d in message.defects
-    ):
-        raise S3Error(
-            400,
-            "MalformedPOSTRequest",
-            "The body of your POST request is not well-formed multipart/form-data.",
-        )
-    fields: dict[str, str] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            payload = b""
-        if name == "file":
-            return fields, payload  # S3 ignores every field after the file
-        if isinstance(name, str):
-            try:
-                fields[name] = payload.decode()
-            except UnicodeDecodeError:
-                raise S3Error(400, "InvalidArgument", f"The form field {name!r} is not UTF-8.") from None
-    return fields, None
+def read_chunks(stream: BinaryIO, length: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    """``length`` bytes of ``stream``, a piece at a time."""
+    while length > 0:
+        chunk = stream.read(min(size, length))
+        if not chunk:
+            return
+        length -= len(chunk)
+        yield chunk
 
 
 class Request:
@@ -145,9 +115,14 @@ class Request:
         self.environ = environ
         self.method: str = environ["REQUEST_METHOD"].upper()
         self.target: str = environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/"
-        parts = urlsplit(self.target)
-        self.path = parts.path or "/"
-        self.query = parts.query
+        self.path: str
+        self.query: str
+        if self.target.startswith("/"):  # origin form: "//health" is a path, not an authority
+            path, _, self.query = self.target.partition("?")
+            self.path = path.partition("#")[0]
+        else:  # absolute form (http://host/path?query)
+            parts = urlsplit(self.target)
+            self.path, self.query = parts.path or "/", parts.query
         self.headers: dict[str, str] = {}
         for name, value in environ.items():
             if name.startswith("HTTP_"):
@@ -166,12 +141,6 @@ class Request:
         if self.environ.get(CHUNKED):
             return None
         return int(value) if value else None
-
-    def body(self, limit: int, error: S3Error) -> bytes:
-        length = int(self.environ.get("CONTENT_LENGTH") or 0)
-        if length > limit:
-            raise error
-        return bytes(self.environ["wsgi.input"].read(length)) if length else b""
 
 
 class LocalApp:
@@ -197,34 +166,48 @@ class LocalApp:
         return [b""] if request.method == "HEAD" else [body]
 
     def answer(self, request: Request) -> Answer:
-        if request.method not in SERVED_METHODS:
-            allowed = allowed_methods(request.path)
-            return json_error(
-                405,
-                "method_not_allowed",
-                f"{request.method} is not served here; use {', '.join(allowed)}.",
-                {"Allow": ", ".join(allowed)},
-            )
+        allowed = allowed_methods(request.path)
+        if not allowed:
+            return json_error(404, "route_not_found", f"No route {request.path}.")
+        if request.method not in allowed:
+            message = f"{request.method} is not served here; use {', '.join(allowed)}."
+            if is_object_path(request.path):  # S3's answer
+                key = "/" + unquote(request.path[len(ROUTE) + 1 :])
+                return s3_error(S3Error(405, "MethodNotAllowed", message), key, {"Allow": ", ".join(allowed)})
+            return json_error(405, "method_not_allowed", message, {"Allow": ", ".join(allowed)})
         if is_object_path(request.path):
             return self._object(request)
-        if request.method in PAGE_METHODS and is_page_path(request.path):
+        if is_page_path(request.path):
             return self._static(request.path)
-        return self._api(request)
+        return self._api(request, allowed)
+
+    def too_large(self, path: str) -> Answer:
+        """The answer to an API request body over its route's limit (before or after the server read it)."""
+        settings = self.runtime.settings
+        if META_ROUTE.matches(path):
+            return json_error(
+                413, "meta_too_large", f"A metadata document may be at most {settings.meta_max_bytes} bytes."
+            )
+        return json_error(413, "too_large", f"A request body may be at most {self.api_body_limit} bytes.")
+
+    @property
+    def api_body_limit(self) -> int:
+        """The largest body an API route other than the metadata one takes (its JSON requests are small)."""
+        return self.runtime.settings.meta_max_bytes + FORM_OVERHEAD
 
     # -- the API -----------------------------------------------------------------------------------------
-    def _api(self, request: Request) -> Answer:
-        settings = self.runtime.settings
-        if _META_ROUTE.match(request.path):
-            limit, code = settings.meta_max_bytes, "meta_too_large"
-            what = f"A metadata document may be at most {settings.meta_max_bytes} bytes."
-        else:
-            limit, code = settings.meta_max_bytes + FORM_OVERHEAD, "too_large"
-            what = f"A request body may be at most {limit} bytes."
-        if (int(request.environ.get("CONTENT_LENGTH") or 0)) > limit:
-            return json_error(413, code, what)
-        body = request.body(limit, S3Error(413, code, what))
-        event = http_api_event(request.method, request.target, request.headers, body, request.client)
-        return answer_parts(self.runtime.handle_http(event))
+    def _api(self, request: Request, allowed: list[str]) -> Answer:
+        length = int(request.environ.get("CONTENT_LENGTH") or 0)
+        # The metadata route's own limit is the service's rule (put_meta); the server caps what it reads.
+        if length > self.api_body_limit and not META_ROUTE.matches(request.path):
+            return self.too_large(request.path)
+        body = bytes(request.environ["wsgi.input"].read(length)) if length else b""
+        method = "GET" if request.method == "HEAD" else request.method  # HEAD: GET's answer, without the body
+        event = http_api_event(method, request.target, request.headers, body, request.client)
+        status, headers, answer = answer_parts(self.runtime.handle_http(event))
+        if "Allow" in headers:
+            headers["Allow"] = ", ".join(allowed)  # one list of methods per route, whoever answers
+        return status, headers, answer
 
     # -- the demo page -----------------------------------------------------------------------------------
     def _static(self, path: str) -> Answer:
@@ -256,9 +239,7 @@ class LocalApp:
                 return self._put(request, key, query, cors)
             if request.method == "POST" and not key:
                 return self._post(request, cors)
-            if request.method in ("GET", "HEAD"):
-                return self._get(key, query, cors)
-            raise S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+            return self._get(key, query, cors)  # GET or HEAD: answer() let no other method through
         except S3Error as error:
             if request.method == "OPTIONS":  # a refused preflight allows nothing
                 cors = {}
@@ -283,30 +264,30 @@ class LocalApp:
         return 200, headers, b""
 
     def _put(self, request: Request, key: str, query: dict[str, str], cors: dict[str, str]) -> Answer:
+        length = request.length()
         md5, condition = request.header("Content-MD5"), request.header("If-None-Match")
         self.storage.verify_put(
-            key,
-            query,
-            request.header("Content-Type"),
-            request.length(),
-            {"Content-MD5": md5, "If-None-Match": condition},
+            key, query, request.header("Content-Type"), length, {"Content-MD5": md5, "If-None-Match": condition}
         )
-        too_large = S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-        body = request.body(int(query["X-Hera-Size"]), too_large)
-        stored = self.storage.write(key, body, content_md5=md5, if_none_match=condition)
+        chunks = read_chunks(request.environ["wsgi.input"], length or 0)
+        stored = self.storage.write(key, chunks, content_md5=md5, if_none_match=condition)
         return 200, {"ETag": stored.etag, **cors}, b""
 
     def _post(self, request: Request, cors: dict[str, str]) -> Answer:
         ctype = request.header("Content-Type") or ""
         if not ctype.startswith("multipart/form-data"):
             raise S3Error(412, "PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data")
-        too_large = S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-        body = request.body(self.runtime.settings.upload_max_bytes + FORM_OVERHEAD, too_large)
-        fields, file = parse_form(ctype, body)
-        if file is None:
+        # Streamed: the fields, then the policy and signature, then the file into a staging file.
+        form = FormUpload(ctype, request.environ["wsgi.input"], int(request.environ.get("CONTENT_LENGTH") or 0))
+        if not form.read_fields():
+            form.finish()
             raise S3Error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
-        key = self.storage.verify_post(fields, len(file))
-        stored = self.storage.write(key, file)
+        key = self.storage.verify_post(form.fields, None)
+
+        def check_size(size: int) -> None:
+            self.storage.verify_post(form.fields, size)
+
+        stored = self.storage.write(key, form.file_chunks(self.runtime.settings.upload_max_bytes), check_size)
         return 204, {"ETag": stored.etag, "Location": f"/{key}", **cors}, b""
 
     def _get(self, key: str, query: dict[str, str], cors: dict[str, str]) -> Answer:
@@ -323,20 +304,19 @@ class LocalApp:
 
 
 def error_answer(
-    path: str, status: int, reason: str, s3_code: str | None = None, json_code: str | None = None
+    app: LocalApp, path: str, status: int, reason: str, *, s3_code: str | None = None, json_code: str | None = None
 ) -> Answer:
     """The answer to a request the server refused before the app (bad framing): JSON, or S3's XML."""
     if is_object_path(path):
         if status == 413:  # S3 refuses an oversize upload with 400 EntityTooLarge
-            status, s3_code = 400, "EntityTooLarge"
-        code = s3_code or {400: "InvalidArgument", 413: "EntityTooLarge", 431: "RequestHeaderSectionTooLarge"}.get(
+            return s3_error(entity_too_large(), path)
+        code = s3_code or {400: "InvalidArgument", 431: "RequestHeaderSectionTooLarge"}.get(
             status, "NotImplemented" if status == 501 else "InternalError"
         )
         return s3_error(S3Error(status, code, reason), path)
-    code = json_code or {
-        400: "invalid_request",
-        413: "too_large",
-        431: "headers_too_large",
-        501: "not_implemented",
-    }.get(status, "internal_error")
+    if status == 413:
+        return app.too_large(path)
+    code = json_code or {400: "invalid_request", 431: "headers_too_large", 501: "not_implemented"}.get(
+        status, "internal_error"
+    )
     return json_error(status, code, reason)

@@ -3,17 +3,23 @@
 Each event is an S3 notification (the JSON S3 itself would send) written to ``{folder}/{sequencer}-{uuid}.json``
 and fsync'd before :meth:`Outbox.put` returns, so an acknowledged upload's event survives a crash. A background
 deliverer hands pending entries, oldest first, to ``deliver`` and removes each once delivered. An
-:class:`UnavailableError` (Redis down) keeps the entry and retries with backoff; any other error that says the
-event cannot be processed moves it to ``failed/`` and is logged, so one bad event never blocks the queue. A
-process that starts again (also after ``kill -9``) delivers whatever is still pending.
+:class:`UnavailableError` (Redis down) keeps the entry and retries the queue with backoff; an error that says
+the event cannot be processed removes it to ``failed/`` at once; any other error is retried on later rounds
+while the queue goes on, and after ``max_attempts`` the entry goes to ``failed/`` too, so one bad event never
+blocks the queue. ``hera-sessions outbox replay`` puts failed entries back. Only one deliverer runs per folder
+(an exclusive lock on ``.lock``); others stay idle until it goes. A process that starts again (also after
+``kill -9``) delivers whatever is still pending.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +33,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("hera_sessions.runtimes.local.outbox")
 
+#: Seconds between tries to become the folder's deliverer while another process is.
+LOCK_RETRY = 5.0
+#: A tmp/ file untouched this long was left by an interrupted put.
+TMP_MAX_AGE = 600
+
 
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
@@ -34,6 +45,21 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replay(folder: Path) -> int:
+    """Move every entry of ``{folder}/failed/`` back into the queue; how many were moved."""
+    folder = Path(folder)
+    moved = 0
+    for entry in sorted((folder / "failed").glob("*.json")):
+        try:
+            os.replace(entry, folder / entry.name)
+        except FileNotFoundError:
+            continue
+        moved += 1
+    if moved:
+        _fsync_dir(folder)
+    return moved
 
 
 class Outbox:
@@ -45,6 +71,7 @@ class Outbox:
         deliver: Callable[[dict[str, Any]], object],
         first_retry: float = 0.2,
         max_retry: float = 5.0,
+        max_attempts: int = 5,
     ) -> None:
         self.folder = Path(folder)
         self.failed = self.folder / "failed"
@@ -52,24 +79,31 @@ class Outbox:
         for path in (self.folder, self.failed, self.tmp):
             path.mkdir(parents=True, exist_ok=True)
         self.deliver = deliver
-        self.first_retry, self.max_retry = first_retry, max_retry
+        self.first_retry, self.max_retry, self.max_attempts = first_retry, max_retry, max_attempts
+        self._attempts: dict[str, int] = {}  # entry name → failed deliveries (errors other than the known ones)
+        self._outage = False  # the last round ended on UnavailableError: only the backoff retries
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock_fd: int | None = None
 
     # -- the producer side -------------------------------------------------------------------------------
     def put(self, payload: dict[str, Any]) -> None:
-        """Keep ``payload`` durably, then wake the deliverer."""
+        """Keep ``payload`` durably, then wake the deliverer (unless it is backing off an outage)."""
         obj = payload["Records"][0]["s3"]["object"]
         name = f"{obj['sequencer']}-{uuid.uuid4().hex}.json"
         tmp = self.tmp / name
-        with tmp.open("w") as f:
-            json.dump(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.folder / name)
+        try:
+            with tmp.open("w") as f:
+                json.dump(payload, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.folder / name)
+        finally:
+            tmp.unlink(missing_ok=True)
         _fsync_dir(self.folder)
-        self._wake.set()
+        if not self._outage:
+            self._wake.set()
 
     def pending(self) -> list[Path]:
         """Entries not yet delivered, in the order they were written."""
@@ -90,19 +124,67 @@ class Outbox:
             self._thread.join(timeout)
             self._thread = None
 
+    @property
+    def delivering(self) -> bool:
+        """This outbox holds the folder's lock: its thread is the one deliverer."""
+        return self._lock_fd is not None
+
+    def _take_lock(self) -> bool:
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the file releases the lock
+            self._lock_fd = None
+
+    def sweep_tmp(self, older_than: float = TMP_MAX_AGE) -> int:
+        """Remove ``tmp/`` files an interrupted put left (untouched for ``older_than`` seconds)."""
+        cutoff, removed = time.time() - older_than, 0
+        for leftover in self.tmp.iterdir():
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
     def _run(self) -> None:
-        delay = self.first_retry
-        while not self._stopping.is_set():
-            self._wake.clear()
-            if self.deliver_pending():
-                delay = self.first_retry
-                self._wake.wait(60)  # a put wakes it at once; the timeout only re-checks the folder
-            else:
-                self._wake.wait(delay)  # a put does not shorten the backoff of an outage
-                delay = min(delay * 2, self.max_retry)
+        try:
+            while not self._take_lock():  # another process delivers this folder; stay idle until it goes
+                if self._stopping.wait(LOCK_RETRY):
+                    return
+            try:
+                self.sweep_tmp()
+            except OSError:
+                logger.exception("could not sweep outbox/tmp")
+            delay = self.first_retry
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    done = self.deliver_pending()
+                except Exception:  # the deliverer never dies: log, back off, go on
+                    logger.exception("storage event delivery round failed")
+                    done = False
+                if done:
+                    delay = self.first_retry
+                    self._wake.wait(60)  # a put wakes it at once; the timeout only re-checks the folder
+                else:
+                    self._wake.wait(delay)  # during an outage a put does not wake it (see put)
+                    delay = min(delay * 2, self.max_retry)
+        finally:
+            self._release_lock()
 
     def deliver_pending(self) -> bool:
-        """Deliver every pending entry in order; False when delivery must be retried later (unavailable)."""
+        """Deliver every pending entry in order; False when something is left to retry later."""
+        left = False
         for entry in self.pending():
             if self._stopping.is_set():
                 return True
@@ -110,24 +192,37 @@ class Outbox:
                 payload = json.loads(entry.read_bytes())
                 self.deliver(payload)
             except FileNotFoundError:
-                continue  # delivered by another deliverer of the same folder
+                continue  # handled meanwhile (delivered, or moved by hand)
             except UnavailableError as exc:
                 logger.warning("storage event delivery deferred: %s (%s)", exc.message, entry.name)
+                self._outage = True
                 return False
             except (HeraError, UnreadableEventError, ValueError) as exc:
-                reason = getattr(exc, "message", str(exc))
-                logger.error(
-                    "storage event moved to outbox/failed: %s",
-                    reason,
-                    extra={"key": _key_of(entry), "reason": reason, "entry": entry.name},
-                )
-                os.replace(entry, self.failed / entry.name)
+                self._fail(entry, getattr(exc, "message", str(exc)))
                 continue
-            except Exception:
-                logger.exception("storage event delivery failed; retrying (%s)", entry.name)
-                return False
+            except Exception as exc:
+                attempts = self._attempts.get(entry.name, 0) + 1
+                if attempts >= self.max_attempts:
+                    self._attempts.pop(entry.name, None)
+                    self._fail(entry, f"{type(exc).__name__}: {exc} (after {attempts} attempts)")
+                else:
+                    self._attempts[entry.name] = attempts
+                    logger.exception("storage event delivery failed (attempt %d); retrying (%s)", attempts, entry.name)
+                    left = True
+                continue
+            self._attempts.pop(entry.name, None)
             entry.unlink(missing_ok=True)
-        return True
+        self._outage = False
+        return not left
+
+    def _fail(self, entry: Path, reason: str) -> None:
+        logger.error(
+            "storage event moved to outbox/failed: %s",
+            reason,
+            extra={"key": _key_of(entry), "reason": reason, "entry": entry.name},
+        )
+        with contextlib.suppress(FileNotFoundError):  # handled meanwhile
+            os.replace(entry, self.failed / entry.name)
 
 
 def _key_of(entry: Path) -> str | None:

@@ -3,12 +3,15 @@
 waitress reads each request whole (headers, then exactly ``Content-Length`` bytes or a decoded chunked body)
 before the app sees it, refuses conflicting or malformed lengths, and runs the app on a small thread pool while
 one event loop holds the connections: a stalled client holds no thread and is closed after ``timeout`` seconds
-of silence. Errors waitress answers itself are rendered as the API's JSON (S3's XML on ``/local-storage``).
+of silence, a request head not complete ``head_timeout`` seconds after its first byte, and a body that arrives
+slower than ``min_body_rate`` bytes a second (on average, after ``timeout`` seconds). Errors waitress answers
+itself are rendered as the API's JSON (S3's XML on ``/local-storage``).
 """
 
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import sys
 import threading
@@ -16,6 +19,7 @@ import time
 from typing import Any
 
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import TcpWSGIServer, create_server
 from waitress.task import ErrorTask, WSGITask
 from waitress.utilities import BadRequest
@@ -31,6 +35,28 @@ logger = logging.getLogger("hera_sessions.runtimes.local.server")
 IDLE_TIMEOUT = 30
 BACKLOG = 1024
 THREADS = 8
+#: Seconds from a request's first byte until its head (request line and headers) must be complete.
+HEAD_TIMEOUT = 10
+#: The slowest body accepted, in bytes a second on average, once it has been arriving for ``timeout`` seconds.
+MIN_BODY_RATE = 1024
+#: Connections held at once (waitress's default is 100); kept below the open-file limit.
+CONNECTION_LIMIT = 1000
+
+
+def connection_limit(wanted: int = CONNECTION_LIMIT) -> int:
+    """``wanted``, or fewer when the process may not open that many files (room left for everything else)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return wanted if soft == resource.RLIM_INFINITY else max(16, min(wanted, soft - 64))
+
+
+class _Parser(HTTPRequestParser):  # type: ignore[misc]
+    """waitress's parser, refusing a request that declares both a transfer coding and a length (smuggling)."""
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        headers = self.headers
+        if "CONTENT_LENGTH" in headers and (self.chunked or "TRANSFER_ENCODING" in headers):
+            raise ParsingError("A request may not have both Transfer-Encoding and Content-Length.")
 
 
 class _ErrorTask(ErrorTask):  # type: ignore[misc]
@@ -40,11 +66,12 @@ class _ErrorTask(ErrorTask):  # type: ignore[misc]
         error = self.request.error
         path = str(getattr(self.request, "path", "") or "")
         status, headers, body = error_answer(
+            self.channel.server.hera_app,
             path,
             int(error.code),
             str(error.body or error.reason),
-            getattr(error, "s3_code", None),
-            getattr(error, "json_code", None),
+            s3_code=getattr(error, "s3_code", None),
+            json_code=getattr(error, "json_code", None),
         )
         self.status = status_line(status)
         self.response_headers.extend(headers.items())
@@ -75,7 +102,36 @@ class IncompleteBody(BadRequest):  # type: ignore[misc]
 class _Channel(HTTPChannel):  # type: ignore[misc]
     task_class = _WSGITask
     error_task_class = _ErrorTask
+    parser_class = _Parser
     _ended = False  # the client shut down its side (half-close); it may still read our answer
+    _head_started: float | None = None  # when the request being read sent its first byte
+    _body_started: float | None = None  # when its head was complete
+    _body_bytes = 0
+
+    def received(self, data: bytes) -> bool:
+        """As waitress's, timing the request being read (for :meth:`overdue`)."""
+        now = time.monotonic()
+        if self.request is None:
+            self._head_started, self._body_started, self._body_bytes = now, None, 0
+        elif self._body_started is not None:
+            self._body_bytes += len(data)
+        result = bool(super().received(data))
+        request = self.request
+        if request is None:
+            self._head_started = None
+        elif request.headers_finished and self._body_started is None:
+            self._body_started = now
+        return result
+
+    def overdue(self, now: float, head_timeout: float, body_grace: float, min_rate: float) -> bool:
+        """The request being read is too slow: its head after ``head_timeout`` s, or its body below
+        ``min_rate`` bytes a second after ``body_grace`` s."""
+        if self.request is None or self.requests or self._head_started is None:
+            return False  # between requests (the idle timeout applies), or the app is answering
+        if self._body_started is None:
+            return now - self._head_started > head_timeout
+        elapsed = now - self._body_started
+        return elapsed > body_grace and self._body_bytes < min_rate * elapsed
 
     def readable(self) -> bool:
         return not self._ended and bool(super().readable())
@@ -84,6 +140,8 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
         """As waitress's, but a body cut short by a half-close is answered ``400 IncompleteBody``, never served."""
         try:
             data = self.socket.recv(self.adj.recv_bytes)
+        except (BlockingIOError, InterruptedError):
+            return  # nothing to read after all; the loop calls again
         except OSError:
             self.handle_close()
             return
@@ -108,7 +166,9 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
 class LocalServer:
     """The local server on a thread (tests) or in the foreground (``make dev``).
 
-    ``timeout``: seconds of silence before a connection is closed (checked every ``timeout / 4`` seconds).
+    ``timeout``: seconds of silence before a connection is closed (checked every ``timeout / 4`` seconds);
+    ``head_timeout``: seconds from a request's first byte to the end of its head; ``min_body_rate``: the slowest
+    body kept (bytes a second, on average, once it has arrived for ``timeout`` seconds). Offenders are closed.
     """
 
     def __init__(
@@ -118,24 +178,46 @@ class LocalServer:
         port: int | None = None,
         timeout: int = IDLE_TIMEOUT,
         threads: int = THREADS,
+        *,
+        head_timeout: float = HEAD_TIMEOUT,
+        min_body_rate: float = MIN_BODY_RATE,
+        connections: int = CONNECTION_LIMIT,
     ) -> None:
         self.runtime = runtime
+        self.head_timeout, self.min_body_rate, self.timeout = head_timeout, min_body_rate, timeout
+        app = LocalApp(runtime)
         self.server: TcpWSGIServer = create_server(
-            LocalApp(runtime),
+            app,
             host=host or runtime.settings.host,
             port=runtime.settings.port if port is None else port,
             threads=threads,
             backlog=BACKLOG,
+            connection_limit=connection_limit(connections),
             channel_timeout=timeout,
             # the largest body any route takes (a form POST of the largest upload); larger ones are never buffered
             max_request_body_size=max(runtime.settings.upload_max_bytes, runtime.settings.meta_max_bytes)
             + FORM_OVERHEAD,
-            cleanup_interval=max(1, timeout // 4),
+            cleanup_interval=int(max(1, min(timeout, head_timeout) // 4)),
             ident="hera-sessions",
             expose_tracebacks=False,
         )
         self.server.channel_class = _Channel
+        self.server.hera_app = app  # for the answers to what waitress refuses itself (_ErrorTask)
+        idle_rule = self.server.maintenance
+
+        def maintenance(now: float) -> None:  # waitress's idle rule, then the head and body deadlines
+            idle_rule(now)
+            clock = time.monotonic()
+            for channel in list(self.server.active_channels.values()):
+                if isinstance(channel, _Channel) and channel.overdue(
+                    clock, self.head_timeout, self.timeout, self.min_body_rate
+                ):
+                    logger.info("closing a connection whose request is too slow")
+                    channel.will_close = True
+
+        self.server.maintenance = maintenance
         self._thread: threading.Thread | None = None
+        self._sweepers: list[threading.Event] = []
 
     @property
     def address(self) -> tuple[str, int]:
@@ -146,31 +228,45 @@ class LocalServer:
         host, port = self.address
         return f"http://{host}:{port}"
 
-    def sweep_forever(self, every: float = 3600) -> None:
-        """Expire old objects as the bucket lifecycle would (``OBJECT_EXPIRY_DAYS``), now and then hourly."""
+    def sweep_forever(self, every: float = 3600) -> threading.Event:
+        """Expire old objects as the bucket lifecycle would (``OBJECT_EXPIRY_DAYS``), now and then hourly; setting
+        the returned event (or :meth:`stop`) ends it."""
+        stopping = threading.Event()
+        self._sweepers.append(stopping)
 
         def run() -> None:
-            storage = self.runtime.service().storage
-            while True:
-                if isinstance(storage, LocalStorage):
-                    expired = storage.expire(self.runtime.settings.object_expiry_days * 86_400)
-                    if expired:
-                        logger.info(
-                            "lifecycle: %d objects older than %d days deleted",
-                            expired,
-                            self.runtime.settings.object_expiry_days,
-                        )
-                time.sleep(every)
+            while not stopping.is_set():
+                try:
+                    storage = self.runtime.service().storage
+                    if isinstance(storage, LocalStorage):
+                        expired = storage.expire(self.runtime.settings.object_expiry_days * 86_400)
+                        if expired:
+                            logger.info(
+                                "lifecycle: %d objects older than %d days deleted",
+                                expired,
+                                self.runtime.settings.object_expiry_days,
+                            )
+                except Exception:  # the next round tries again; the sweeper never dies
+                    logger.exception("lifecycle sweep failed")
+                stopping.wait(every)
 
         threading.Thread(target=run, name="hera-lifecycle", daemon=True).start()
+        return stopping
 
     def start(self) -> LocalServer:
+        storage = self.runtime.service().storage
+        if isinstance(storage, LocalStorage):  # what an interrupted upload left behind
+            swept = storage.sweep_staging()
+            if swept:
+                logger.info("removed %d staging files left by interrupted uploads", swept)
         self._thread = threading.Thread(target=self.server.run, name="hera-local", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         """Close the listening socket and every connection, then let the worker threads finish."""
+        for sweeper in self._sweepers:
+            sweeper.set()
         done = threading.Event()
 
         def close_all() -> None:  # runs on the event loop's thread, which owns the sockets
