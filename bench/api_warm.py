@@ -96,8 +96,8 @@ def work(config: dict[str, Any]) -> dict[str, Any]:
 
     service, runtime = app.runtime.service(), app.runtime
     session_id = event["rawPath"].split("/")[3]
-    request = UploadRequest("photos/user.png", "image/png", 1_234_567)
-    hold = Reservation("photos/user.png", 1_234_567, "image/png", time.time() + 300)
+    request = UploadRequest("photos/user.png", "image/png", 1_234_567, overwrite=True)  # the same path, again and again
+    hold = Reservation("photos/user.png", 1_234_567, "image/png", time.time() + 300, overwrite=True)
     session_key = f"session:{{{session_id}}}"
     print(f"[warm call] layer by layer, {calls // 2:,} calls each", file=sys.stderr, flush=True)
     layers = _alternate(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any
 
@@ -204,11 +206,12 @@ def test_the_ticket_hands_the_client_the_md5_header(api: Api) -> None:
 def test_names_are_kept_as_given_nfc_normalised(api: Api) -> None:
     sid, token = api.session()
     decomposed = "Cafe\u0301 \u2013 東京 😀.png"  # "é" as e + combining acute: NFC makes it one character
-    md5 = "gnzLDuqKcGxMNKFokfhOew=="  # of b"12345"
-    assert upload(api, sid, token, size=5, name=decomposed, content_md5=md5).status == 201
-    assert upload(api, sid, token, path="plain.png", size=5).status == 201
-    api.record(sid, "photos/user.png", b"12345")
-    api.record(sid, "plain.png", b"12345")
+    photo = png()
+    md5 = base64.b64encode(hashlib.md5(photo).digest()).decode()
+    assert upload(api, sid, token, size=len(photo), name=decomposed, content_md5=md5).status == 201
+    assert upload(api, sid, token, path="plain.png", size=len(photo)).status == 201
+    api.record(sid, "photos/user.png", photo)
+    api.record(sid, "plain.png", photo)
 
     listed = {f["path"]: f for f in api("GET", f"/v1/sessions/{sid}/files", token=token).body["files"]}
     assert listed["photos/user.png"]["name"] == "Café \u2013 東京 😀.png"

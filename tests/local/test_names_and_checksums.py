@@ -20,10 +20,11 @@ from hera_sessions.reader import ChecksumMismatchError, SessionReader
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, free_port
+from tests.images import jpeg
 from tests.local.helpers import settle
 
-JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9"
-OTHER_JPEG = b"\xff\xd8\xff\xe1" + bytes(range(255, -1, -1)) * 3 + b"\xff\xd9"
+JPEG = jpeg(4, 3)  # real images: the event path records nothing else
+OTHER_JPEG = jpeg(6, 5)
 
 
 def md5_of(body: bytes) -> str:
