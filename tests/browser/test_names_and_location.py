@@ -1,8 +1,5 @@
 """Issue 11 in a real browser: every picked photo arrives intact, under its own name, at its own path, and
 without its location.
-
-Tests marked ``needs_server`` need the server side of issue 11 (records with ``name`` and ``content_md5``); they
-are skipped until ``FileRecord`` has those fields.
 """
 
 from __future__ import annotations
@@ -31,11 +28,6 @@ from tests.browser.conftest import (
 )
 
 pytestmark = pytest.mark.browser
-
-needs_server = pytest.mark.skipif(
-    not {"name", "content_md5"} <= {f.name for f in dataclasses.fields(FileRecord)},
-    reason="needs the server side of issue 11 (records with name and content_md5)",
-)
 
 #: A path the client makes: ASCII, a slug (or "photo"), "-", 8 random characters, the type's extension.
 CLIENT_PATH = re.compile(r"photos/[a-z0-9-]+-[a-z0-9]{8}\.jpg")
@@ -105,7 +97,6 @@ def test_four_picks_two_of_them_image_jpg_become_four_photos_each_under_its_name
     expect(ui.page.get_by_test_id("error")).to_be_empty()
 
 
-@needs_server
 def test_the_records_carry_each_picked_name_and_the_md5_of_the_bytes_sent(
     start_site: Callable[..., Site], demo: Callable[[str], DemoPage], family: list[Photo]
 ) -> None:

@@ -13,6 +13,7 @@ blocks the queue. ``hera-sessions outbox replay`` puts failed entries back. Only
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
@@ -21,6 +22,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +62,16 @@ def replay(folder: Path) -> int:
     if moved:
         _fsync_dir(folder)
     return moved
+
+
+#: Outboxes whose deliverer runs in this process: stopped at exit, so no thread outlives the process's logging.
+_running: weakref.WeakSet[Outbox] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running() -> None:
+    for outbox in list(_running):
+        outbox.stop(timeout=1.0)
 
 
 class Outbox:
@@ -115,6 +127,7 @@ class Outbox:
             self._stopping.clear()
             self._thread = threading.Thread(target=self._run, name="hera-outbox", daemon=True)
             self._thread.start()
+            _running.add(self)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -123,6 +136,7 @@ class Outbox:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        _running.discard(self)
 
     @property
     def delivering(self) -> bool:
