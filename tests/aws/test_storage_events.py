@@ -64,14 +64,6 @@ def is_valid_path(path: str) -> bool:
     return True
 
 
-def later(a: str | None, b: str | None) -> bool:
-    """Whether sequencer ``a`` is after ``b`` (S3's rule: right-pad the shorter with zeros); unsequenced: yes."""
-    if a is None or b is None:
-        return True
-    width = max(len(a), len(b))
-    return a.ljust(width, "0") > b.ljust(width, "0")
-
-
 def s3_event(name: str, key: str, sequencer: str | None, size: int | None = None) -> dict[str, Any]:
     """An S3 notification (``ObjectCreated:Put``, ``ObjectRemoved:Delete``...): its key URL-encoded, as S3 sends it."""
     event = load_event("s3-object-created.json")
@@ -139,8 +131,11 @@ def redeliver(batch: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
 class Function:
     """functions/storage_events/app.py's handler over one runtime (local storage, Redis metadata)."""
 
-    def __init__(self, app: ModuleType, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self, app: ModuleType, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, order: Callable[[str, str], int]
+    ) -> None:
         self.app = app
+        self.order = order  # the rules' own sequencer order (the Lua later(), run in Redis)
         self.runtime = runtime
         self.monkeypatch = monkeypatch
         self.sequencers: dict[str, str | None] = {}  # the latest event stock() has seen on each key
@@ -177,7 +172,8 @@ class Function:
                 if split is None or not is_valid_path(split[1]):
                     continue
                 path = self.object_file(item.key)
-                if not later(item.sequencer, self.sequencers.get(item.key)):
+                seen = self.sequencers.get(item.key)
+                if item.sequencer is not None and seen is not None and self.order(item.sequencer, seen) <= 0:
                     continue
                 self.sequencers[item.key] = item.sequencer
                 if item.kind is EventKind.REMOVED:
@@ -231,9 +227,11 @@ def function(
     make_runtime: Callable[[dict[str, str]], Runtime],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    sequencer_order: Callable[[str, str], int],
 ) -> Function:
     redis_server.flush()
-    return Function(storage_events_app, make_runtime(events_env(redis_server.url, tmp_path / "a")), monkeypatch)
+    runtime = make_runtime(events_env(redis_server.url, tmp_path / "a"))
+    return Function(storage_events_app, runtime, monkeypatch, sequencer_order)
 
 
 @pytest.fixture
@@ -251,8 +249,10 @@ def outage_function(
     make_runtime: Callable[[dict[str, str]], Runtime],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    sequencer_order: Callable[[str, str], int],
 ) -> Function:
-    return Function(storage_events_app, make_runtime(events_env(own_redis.url, tmp_path / "b")), monkeypatch)
+    runtime = make_runtime(events_env(own_redis.url, tmp_path / "b"))
+    return Function(storage_events_app, runtime, monkeypatch, sequencer_order)
 
 
 # -- every shape ---------------------------------------------------------------------------------------------------
@@ -473,10 +473,15 @@ def test_an_object_of_an_erased_session_is_deleted_and_leaves_nothing(function: 
 
 
 def test_on_s3_a_refused_object_is_deleted_from_the_bucket(
-    storage_events_app: ModuleType, s3_runtime: Runtime, s3_bucket: Any, s3_queue: Any, monkeypatch: pytest.MonkeyPatch
+    storage_events_app: ModuleType,
+    s3_runtime: Runtime,
+    s3_bucket: Any,
+    s3_queue: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    sequencer_order: Callable[[str, str], int],
 ) -> None:
     # GIVEN the service on S3 (moto), tickets for two 100-byte files, and one of them uploaded 200 bytes long
-    function = Function(storage_events_app, s3_runtime, monkeypatch)
+    function = Function(storage_events_app, s3_runtime, monkeypatch, sequencer_order)
     sid = function.new_session()
     for path in ("photos/big.png", "photos/ok.png"):
         function.service.create_upload(sid, UploadRequest(path, "image/png", 100))
