@@ -31,7 +31,7 @@ from bench.common import (
     run_worker,
     worker_main,
 )
-from bench.workload import Sequencers, session_ids, upload_batch
+from bench.workload import Sequencers, session_ids, upload_batch, with_etag
 from tests.envs import service_env
 
 SESSIONS = 100
@@ -53,6 +53,7 @@ def work(config: dict[str, Any]) -> dict[str, Any]:
 
     handlers = {"ours": app.lambda_handler, "reference": events_app.lambda_handler}
     sessions: list[str] = config["sessions"]
+    etag = _stock_objects(app.runtime.service().storage, sessions)
     size, runs = config["batch"], config["runs"]
     rng = random.Random(9)
     sequencer = Sequencers(0x0062A3F1B2C4D5E600)
@@ -64,7 +65,7 @@ def work(config: dict[str, Any]) -> dict[str, Any]:
     for n in range(runs + 1):  # the first round warms both up (connections, scripts) and is not counted
         order = list(handlers) if n % 2 == 0 else list(reversed(handlers))
         for side in order:
-            batch = upload_batch(sessions, size, FILES_PER_SESSION, sequencer, rng, BUCKET)
+            batch = with_etag(upload_batch(sessions, size, FILES_PER_SESSION, sequencer, rng, BUCKET), etag)
             busy = _server_busy(probe)
             started = time.perf_counter()
             answer = handlers[side](batch, context)
@@ -81,6 +82,19 @@ def work(config: dict[str, Any]) -> dict[str, Any]:
                 parse.append(time.perf_counter() - started)
         print(f"[ingestion] round {n}/{runs} done", file=sys.stderr, flush=True)
     return {"seconds": seconds, "server_seconds": server, "parse_seconds": parse}
+
+
+def _stock_objects(storage: Any, sessions: list[str]) -> str:
+    """The objects the batches describe, in local storage: the event path reads each object's head (is it really
+    an image?), so each key holds a small real JPEG. The events keep their sizes; their ETags become its MD5."""
+    from tests.images import jpeg
+
+    storage.events = None  # only the batches record: local storage's own notifications are off
+    body = jpeg(64, 48)
+    for session in sessions:
+        for index in range(FILES_PER_SESSION):
+            stored = storage.write(f"sessions/{session}/photos/photo_{index}.jpg", body)
+    return str(stored.etag).strip('"')
 
 
 def _server_busy(client: Any) -> float:

@@ -227,6 +227,16 @@ def upload_batch(
     return sqs_batch(bodies)
 
 
+def with_etag(batch: dict[str, Any], etag: str) -> dict[str, Any]:
+    """The batch with every S3 record's ETag set to ``etag`` (the stored objects' MD5: the event path reads them)."""
+    for message in batch["Records"]:
+        body = json.loads(message["body"])
+        for record in body["Records"]:
+            record["s3"]["object"]["eTag"] = etag
+        message["body"] = json.dumps(body)
+    return batch
+
+
 # -- API Gateway HTTP API (payload v2) -------------------------------------------------------------------------
 def upload_request(session_id: str, token: str, path: str = "photos/user.png", size: int = 1_234_567) -> dict[str, Any]:
     """``POST /v1/sessions/{id}/uploads`` as API Gateway hands it to the function."""
