@@ -91,12 +91,17 @@ def test_the_page_uploads_straight_to_s3_through_start_api(
     prefix = f"sessions/{session['session_id']}/"
 
     # WHEN a person picks the photo
+    requested: list[tuple[str, str]] = []
+    ui.page.on("request", lambda r: requested.append((r.method, r.url)))
     ui.pick(photo)
 
     # THEN Chromium sends the bytes to moto with the presigned URL the container signed (a cross-origin PUT: the
     # bucket's CORS), the storage-event function records it, and the page shows it recorded
     assert ui.wait_for_uploads(1) == [(photo.name, "done")]
     (path,) = ui.paths().values()
+    puts = [url for method, url in requested if method == "PUT"]
+    assert [url.split("?")[0] for url in puts] == [f"{local.moto_url}/{BUCKET}/{prefix}{path}"], puts
+    print(f"Chromium PUT {puts[0].split('?')[0]} (signed in the container), page at {page_url}, API at {api_url}")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
     assert keys == [prefix + path]
     assert s3.get_object(Bucket=BUCKET, Key=prefix + path)["Body"].read() == photo.data
@@ -105,6 +110,9 @@ def test_the_page_uploads_straight_to_s3_through_start_api(
         time.sleep(0.5)
     assert [(f["path"], f["size"], f["content_type"]) for f in ui.records()] == [(path, len(photo.data), "image/png")]
     assert recorder == []
+    status = ui.page.get_by_test_id("upload-row").locator(".row-status").all_inner_texts()
+    print(f"the page's upload row: {status} (Uploaded: the record was seen while the page waited)")
+    assert status == ["Uploaded"]
     assert ui.thumbnails() == {photo.name: photo.width}  # loaded from the signed S3 URL
 
     # AND the page, opened again, lists it from the API
