@@ -2,7 +2,8 @@
 
 That script provides Docker, the base image and a ``sam build`` output, and names them in ``HERA_SAM_LOCAL_*``;
 without them (a plain ``pytest``) nothing here is collected. moto and redis-server listen on the Docker bridge's
-gateway address, where the containers reach this machine; ``env.json`` is rewritten to point there.
+gateway address, where the containers reach this machine; ``env.json`` is rewritten to point there, and to allow
+(with the bucket's CORS rules) the origin the demo page is served from (``Local.page_origin``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +22,17 @@ from typing import Any
 
 import pytest
 
+from tests.aws.conftest import NotificationQueue
+from tests.browser.conftest import (  # noqa: F401 - Chromium fixtures (found by name), the hook for screenshots
+    browser,
+    context,
+    demo,
+    page,
+    playwright,
+    pytest_runtest_makereport,
+)
 from tests.conftest import ROOT
-from tests.servers import MotoServer, RedisServer, ServerProcess
+from tests.servers import MotoServer, RedisServer, ServerProcess, free_port
 
 if not os.environ.get("HERA_SAM_LOCAL_BUILD"):
     collect_ignore_glob = ["test_*.py"]
@@ -48,7 +59,12 @@ class Local:
     moto_url: str
     env_file: Path
     workdir: Path
+    page_port: int  # where test_browser_flow serves the demo page (its origin is allowed by CORS)
     servers: list[ServerProcess] = field(default_factory=list)
+
+    @property
+    def page_origin(self) -> str:
+        return f"http://127.0.0.1:{self.page_port}"
 
     @property
     def template(self) -> Path:
@@ -97,12 +113,14 @@ def sam_env() -> dict[str, str]:
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
     gateway = os.environ["HERA_SAM_LOCAL_GATEWAY"]
     workdir = tmp_path_factory.mktemp("samlocal")
+    page_port = free_port()
     with contextlib.ExitStack() as stack:
         redis = stack.enter_context(RedisServer(workdir / "redis", "--protected-mode", "no", host=gateway))
         moto = stack.enter_context(MotoServer(workdir, host=gateway, env=sam_env()))
         env = json.loads((ROOT / "env.json").read_text())
         env["Parameters"]["REDIS_URL"] = redis.url
         env["Parameters"]["AWS_ENDPOINT_URL_S3"] = moto.url
+        env["Parameters"]["CORS_ALLOWED_ORIGINS"] = f"{ORIGIN},http://127.0.0.1:{page_port}"
         env_file = workdir / "env.json"
         env_file.write_text(json.dumps(env, indent=2))
         yield Local(
@@ -114,13 +132,14 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
             moto_url=env["Parameters"]["AWS_ENDPOINT_URL_S3"],
             env_file=env_file,
             workdir=workdir,
+            page_port=page_port,
             servers=[redis, moto],
         )
 
 
 @pytest.fixture(scope="session")
 def s3(local: Local) -> Any:
-    """A boto3 S3 client on moto, and the bucket events/ name (CORS for the demo page's origin)."""
+    """A boto3 S3 client on moto, and the bucket events/ name (CORS for the demo page's origins)."""
     import boto3
 
     client = boto3.client(
@@ -133,8 +152,71 @@ def s3(local: Local) -> Any:
     client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     from tests.aws.conftest import cors_rules
 
-    client.put_bucket_cors(Bucket=BUCKET, CORSConfiguration={"CORSRules": cors_rules((ORIGIN,))})
+    client.put_bucket_cors(Bucket=BUCKET, CORSConfiguration={"CORSRules": cors_rules((ORIGIN, local.page_origin))})
     return client
+
+
+def _serve(local: Local, command: str, name: str) -> Iterator[str]:
+    """``sam local COMMAND`` on a free loopback port, warm containers (one per function, reused); its URL."""
+    port = free_port()
+    argv = ["sam", "local", command, "--host", "127.0.0.1", "--port", str(port), "--warm-containers", "LAZY",
+            *local.sam_args()]  # fmt: skip
+    server = ServerProcess(argv, port=port, name=name, env=sam_env(), logs=local.workdir, timeout=120)
+    try:
+        yield server.start().url
+    finally:
+        server.stop()
+        if os.environ.get("HERA_SAM_LOCAL_SHOW_LOGS"):
+            print(server.log.read_text())
+
+
+@pytest.fixture(scope="module")
+def api_url(local: Local) -> Iterator[str]:
+    """``sam local start-api``: the API function behind SAM's emulated HTTP API ($default route)."""
+    yield from _serve(local, "start-api", "start-api")
+
+
+@pytest.fixture(scope="module")
+def lambda_client(local: Local) -> Iterator[Any]:
+    """A boto3 Lambda client on ``sam local start-lambda``."""
+    import boto3
+    from botocore.config import Config
+
+    for url in _serve(local, "start-lambda", "start-lambda"):
+        yield boto3.client(
+            "lambda",
+            region_name=REGION,
+            endpoint_url=url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(read_timeout=120, retries={"max_attempts": 0}),
+        )
+
+
+@pytest.fixture(scope="module")
+def queue(local: Local, s3: Any) -> NotificationQueue:
+    """An SQS queue on moto that the bucket notifies of every object created or removed under sessions/."""
+    import boto3
+
+    sqs = boto3.client(
+        "sqs", region_name=REGION, endpoint_url=local.moto_url, aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    name = f"hera-events-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = f"arn:aws:sqs:{REGION}:123456789012:{name}"
+    s3.put_bucket_notification_configuration(
+        Bucket=BUCKET,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "sessions/"}]}},
+                }
+            ]
+        },
+    )
+    return NotificationQueue(url, arn, sqs)
 
 
 @dataclass

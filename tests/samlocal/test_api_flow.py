@@ -9,88 +9,15 @@ function as Lambda's SQS trigger hands them; then lists, downloads, writes and r
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_plus
 
-import pytest
 import requests
 
 from tests.aws.conftest import NotificationQueue
 from tests.contract.test_storage_contract import send_upload
 from tests.images import png
-from tests.samlocal.conftest import (
-    BUCKET,
-    ORIGIN,
-    REGION,
-    SERVICE_KEY,
-    Local,
-    sam_env,
-)
-from tests.servers import ServerProcess, free_port
-
-
-def _serve(local: Local, command: str, name: str) -> Iterator[str]:
-    """``sam local COMMAND`` on a free loopback port, warm containers (one per function, reused); its URL."""
-    port = free_port()
-    argv = ["sam", "local", command, "--host", "127.0.0.1", "--port", str(port), "--warm-containers", "LAZY",
-            *local.sam_args()]  # fmt: skip
-    server = ServerProcess(argv, port=port, name=name, env=sam_env(), logs=local.workdir, timeout=120)
-    try:
-        yield server.start().url
-    finally:
-        server.stop()
-        if os.environ.get("HERA_SAM_LOCAL_SHOW_LOGS"):
-            print(server.log.read_text())
-
-
-@pytest.fixture(scope="module")
-def api_url(local: Local) -> Iterator[str]:
-    yield from _serve(local, "start-api", "start-api")
-
-
-@pytest.fixture(scope="module")
-def lambda_client(local: Local) -> Iterator[Any]:
-    import boto3
-    from botocore.config import Config
-
-    for url in _serve(local, "start-lambda", "start-lambda"):
-        yield boto3.client(
-            "lambda",
-            region_name=REGION,
-            endpoint_url=url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(read_timeout=120, retries={"max_attempts": 0}),
-        )
-
-
-@pytest.fixture(scope="module")
-def queue(local: Local, s3: Any) -> NotificationQueue:
-    """An SQS queue on moto that the bucket notifies of every object created or removed under sessions/."""
-    import boto3
-
-    sqs = boto3.client(
-        "sqs", region_name=REGION, endpoint_url=local.moto_url, aws_access_key_id="t", aws_secret_access_key="t"
-    )
-    name = f"hera-events-{uuid.uuid4().hex[:8]}"
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = f"arn:aws:sqs:{REGION}:123456789012:{name}"
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": arn,
-                    "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "sessions/"}]}},
-                }
-            ]
-        },
-    )
-    return NotificationQueue(url, arn, sqs)
+from tests.samlocal.conftest import BUCKET, ORIGIN, SERVICE_KEY
 
 
 def test_the_core_flow_through_start_api(api_url: str, lambda_client: Any, queue: NotificationQueue, s3: Any) -> None:
