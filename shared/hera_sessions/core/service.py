@@ -349,6 +349,8 @@ class SessionService:
             return replace(sized, problem="it carries a GPS position (LOCATION_METADATA=refuse)")
         if not event.version:  # a rewrite must be conditional on the version the event describes
             return replace(sized, problem="it carries a GPS position, and its event names no version to rewrite")
+        if not self._is_declared_md5(item.session_id, item.path, event.etag):
+            return sized  # other bytes than the client declared: the rules refuse them, nothing is rewritten
         body = self.storage.read_head(event.key, event.version, item.size)
         if body is None:
             return EventResult(event, Outcome.STALE, "that version of the object is gone")
@@ -358,6 +360,16 @@ class SessionService:
         if not self.storage.rewrite(event.key, stripped, expected, event.version):
             return EventResult(event, Outcome.STALE, "that version of the object is gone")
         return EventResult(event, Outcome.SKIPPED, "rewritten without its GPS position (the new version is recorded)")
+
+    def _is_declared_md5(self, session_id: str, path: str, etag: str | None) -> bool:
+        """False when the path's ticket declares a ``content_md5`` and the ETag (a plain MD5) is another one."""
+        plain = (etag or "").strip('"').lower()
+        if len(plain) != 32 or any(c not in "0123456789abcdef" for c in plain):
+            return True  # multipart and Azure ETags say nothing of the MD5
+        for reservation in self.metadata.reservations(session_id):
+            if reservation.path == path and reservation.content_md5:
+                return base64.b64decode(reservation.content_md5).hex() == plain
+        return True
 
     def _inspect_all(
         self, events: Sequence[StorageEvent], checked: list[tuple[int, CheckedEvent]]

@@ -31,6 +31,22 @@ local function md5_hex(b64)
   return table.concat(out)
 end
 
+-- A plain-MD5 ETag (32 hex digits) as base64, as content_md5 is written; nil for any other ETag.
+local function md5_base64(etag)
+  if not etag or #etag ~= 32 or string.find(etag, '[^0-9a-f]') then return nil end
+  local out = {}
+  for i = 1, 32, 6 do
+    local chunk = string.sub(etag, i, i + 5)
+    local n, width = tonumber(chunk, 16), #chunk / 2
+    n = n * 256 ^ (3 - width)
+    local digits = {}
+    for k = 1, 4 do digits[k] = string.sub(B64, math.floor(n / 64 ^ (4 - k)) % 64 + 1, math.floor(n / 64 ^ (4 - k)) % 64 + 1) end
+    if width < 3 then for k = width + 2, 4 do digits[k] = '=' end end
+    out[#out + 1] = table.concat(digits)
+  end
+  return table.concat(out)
+end
+
 local function apply(ev)
   local cur = rec[ev.p]
   if cur and cur.q and ev.q then
@@ -73,7 +89,7 @@ local function apply(ev)
   if why then return 'rejected|' .. why end
   local r = {s = ev.s, t = ctype, u = ev.u or now, e = ev.e, q = ev.q}
   if t then r.n = t.n; r.m = t.m end  -- the name and MD5 the ticket was asked with
-  if ours then r.m = nil end  -- its bytes are no longer the ones the client's MD5 describes
+  if ours then r.m = md5_base64(ev.e) end  -- the MD5 of the bytes the service wrote, not the client's
   r.W, r.H, r.L = ev.W, ev.H, ev.L
   rec[ev.p] = r
   redis.call('HSET', sess, 'f:' .. ev.p, cjson.encode(r))
