@@ -58,12 +58,26 @@ def entity_too_large() -> S3Error:
     return S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a folder's entries (a rename, an unlink) durable."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_older_than(folder: Path, older_than: float) -> int:
+    """Remove the files of ``folder`` untouched for ``older_than`` seconds (what an interrupted write left)."""
+    cutoff, removed = time.time() - older_than, 0
+    for leftover in folder.iterdir():
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def _sidecar(target: Path) -> Path:
@@ -360,7 +374,7 @@ class LocalStorage(Storage):
                 self._make_dir(target.parent)
                 self._keep_key(target, key)
                 os.replace(tmp, target)
-                _fsync_dir(target.parent)
+                fsync_dir(target.parent)
                 written = target.stat()
                 sequencer = self._sequencer()
         finally:
@@ -374,7 +388,7 @@ class LocalStorage(Storage):
                     now = target.stat()
                     if (now.st_dev, now.st_ino) == (written.st_dev, written.st_ino):
                         target.unlink()
-                        _fsync_dir(target.parent)
+                        fsync_dir(target.parent)
                 except FileNotFoundError:
                     pass
             raise
@@ -429,7 +443,7 @@ class LocalStorage(Storage):
             except FileNotFoundError:
                 return
             _sidecar(target).unlink(missing_ok=True)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             sequencer = self._sequencer()
             with contextlib.suppress(OSError):
                 target.parent.rmdir()  # tidy an empty session folder, as a bucket has none
@@ -499,15 +513,7 @@ class LocalStorage(Storage):
 
     def sweep_staging(self, older_than: float = 600) -> int:
         """Remove staging files an interrupted write left (untouched for ``older_than`` seconds)."""
-        cutoff, removed = time.time() - older_than, 0
-        for leftover in self.staging.iterdir():
-            try:
-                if leftover.stat().st_mtime < cutoff:
-                    leftover.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        return remove_older_than(self.staging, older_than)
 
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
@@ -523,7 +529,7 @@ class LocalStorage(Storage):
             folder.mkdir()
         except FileExistsError:
             return
-        _fsync_dir(folder.parent)
+        fsync_dir(folder.parent)
 
     def _migrate(self) -> None:
         """Move objects of the earlier layout (``objects/{key}`` as nested folders) into the flat one."""
@@ -575,7 +581,7 @@ class LocalStorage(Storage):
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, self._sequencer_file)
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
             finally:
                 tmp.unlink(missing_ok=True)
         return f"{self._last_sequencer:020X}"

@@ -20,13 +20,13 @@ import json
 import logging
 import os
 import threading
-import time
 import uuid
 import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hera_sessions.backends.storage.local import fsync_dir, remove_older_than
 from hera_sessions.core.errors import HeraError, UnavailableError
 from hera_sessions.core.events import UnreadableEventError
 
@@ -41,14 +41,6 @@ LOCK_RETRY = 5.0
 TMP_MAX_AGE = 600
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def replay(folder: Path) -> int:
     """Move every entry of ``{folder}/failed/`` back into the queue; how many were moved."""
     folder = Path(folder)
@@ -60,7 +52,7 @@ def replay(folder: Path) -> int:
             continue
         moved += 1
     if moved:
-        _fsync_dir(folder)
+        fsync_dir(folder)
     return moved
 
 
@@ -113,7 +105,7 @@ class Outbox:
             os.replace(tmp, self.folder / name)
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         if not self._outage:
             self._wake.set()
 
@@ -160,15 +152,7 @@ class Outbox:
 
     def sweep_tmp(self, older_than: float = TMP_MAX_AGE) -> int:
         """Remove ``tmp/`` files an interrupted put left (untouched for ``older_than`` seconds)."""
-        cutoff, removed = time.time() - older_than, 0
-        for leftover in self.tmp.iterdir():
-            try:
-                if leftover.stat().st_mtime < cutoff:
-                    leftover.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        return remove_older_than(self.tmp, older_than)
 
     def _run(self) -> None:
         try:
