@@ -2,13 +2,45 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
 
 from hera_sessions.backends.storage.local import LocalStorage
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.outbox import Outbox
+from hera_sessions.runtimes.local.server import LocalServer
+from tests.envs import SERVICE_KEY, service_env
+from tests.servers import free_port
+
+
+@contextlib.contextmanager
+def local_server(
+    sessions_dir: Path, *, origins: Iterable[str] | None = None, timeout: float | None = None, **settings: str
+) -> Iterator[LocalServer]:
+    """A local server on a free port (local files, embedded metadata); stopped, its metadata closed, at the end."""
+    port = free_port()
+    env = service_env(sessions_dir=sessions_dir, origins=origins, PORT=str(port), **settings)
+    options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+    server = LocalServer(Runtime(env), port=port, **options).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.runtime.service().metadata.close()
+
+
+def new_session(server: LocalServer) -> tuple[str, dict[str, str]]:
+    """A session made with the service key: its id and the headers that carry its token."""
+    created = requests.post(
+        f"{server.url}/v1/sessions", headers={"Authorization": f"Bearer {SERVICE_KEY}"}, timeout=5
+    ).json()
+    return created["session_id"], {"Authorization": f"Bearer {created['token']}"}
 
 
 def outbox_of(runtime: Runtime) -> Outbox:

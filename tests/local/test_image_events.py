@@ -73,16 +73,27 @@ def test_a_refused_object_is_logged_with_its_key_and_reason(
     ]
 
 
+def local_storage(runtime: Runtime) -> LocalStorage:
+    storage = runtime.service().storage
+    assert isinstance(storage, LocalStorage)
+    return storage
+
+
+def gps_ticket(runtime: Runtime) -> tuple[Runtime, str, str]:
+    """A session holding a ticket for gps.jpg (GPS_JPEG) that declares its MD5: the runtime, session id, MD5."""
+    service = runtime.service()
+    sid = service.create_session(f"Bearer {SERVICE_KEY}").session_id
+    declared = base64.b64encode(hashlib.md5(GPS_JPEG).digest()).decode()
+    service.create_upload(sid, UploadRequest("gps.jpg", "image/jpeg", len(GPS_JPEG), content_md5=declared))
+    return runtime, sid, declared
+
+
 def test_a_stripped_record_carries_the_md5_of_the_bytes_stored(
     local_env: dict[str, str], make_runtime: Callable[..., Runtime]
 ) -> None:
     # GIVEN a ticket for a photo with a GPS position, its MD5 declared, and the photo uploaded as declared
-    runtime = make_runtime(local_env)
-    service, storage = runtime.service(), runtime.service().storage
-    assert isinstance(storage, LocalStorage)
-    sid = service.create_session(f"Bearer {SERVICE_KEY}").session_id
-    declared = base64.b64encode(hashlib.md5(GPS_JPEG).digest()).decode()
-    service.create_upload(sid, UploadRequest("gps.jpg", "image/jpeg", len(GPS_JPEG), content_md5=declared))
+    runtime, sid, declared = gps_ticket(make_runtime(local_env))
+    service, storage = runtime.service(), local_storage(runtime)
     storage.write(keys.object_key(sid, "gps.jpg"), GPS_JPEG, content_md5=declared)
     settle(runtime)
     # THEN the record is the stripped version's, with that version's MD5: the reader can verify what it reads
@@ -99,12 +110,8 @@ def test_other_bytes_than_declared_are_refused_not_stripped(
 ) -> None:
     # GIVEN a ticket declaring a photo's MD5, and other bytes of the same size (still a JPEG with a GPS position)
     # stored where nothing checks the MD5 on the write (as a form POST: no Content-MD5 header)
-    runtime = make_runtime(local_env)
-    service, storage = runtime.service(), runtime.service().storage
-    assert isinstance(storage, LocalStorage)
-    sid = service.create_session(f"Bearer {SERVICE_KEY}").session_id
-    declared = base64.b64encode(hashlib.md5(GPS_JPEG).digest()).decode()
-    service.create_upload(sid, UploadRequest("gps.jpg", "image/jpeg", len(GPS_JPEG), content_md5=declared))
+    runtime, sid, _ = gps_ticket(make_runtime(local_env))
+    service, storage = runtime.service(), local_storage(runtime)
     other = GPS_JPEG[:-3] + bytes([GPS_JPEG[-3] ^ 1]) + GPS_JPEG[-2:]
     storage.write(keys.object_key(sid, "gps.jpg"), other)
     settle(runtime)

@@ -17,11 +17,9 @@ import pytest
 import requests
 
 from hera_sessions.reader import ChecksumMismatchError, SessionReader
-from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
-from tests.conftest import SERVICE_KEY, free_port
 from tests.images import jpeg
-from tests.local.helpers import settle
+from tests.local.helpers import local_server, new_session, settle
 
 JPEG = jpeg(4, 3)  # real images: the event path records nothing else
 OTHER_JPEG = jpeg(6, 5)
@@ -33,27 +31,13 @@ def md5_of(body: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    port = free_port()
-    env = {
-        "STORAGE_MODE": "local",
-        "SESSION_TYPE": "local",
-        "SESSIONS_DIR": str(tmp_path_factory.mktemp("sessions")),
-        "TOKEN_SECRET": "test-token-secret",
-        "SERVICE_API_KEYS": SERVICE_KEY,
-        "PORT": str(port),
-    }
-    srv = LocalServer(Runtime(env), port=port).start()
-    yield srv
-    srv.stop()
-    srv.runtime.service().metadata.close()
+    with local_server(tmp_path_factory.mktemp("sessions")) as srv:
+        yield srv
 
 
 @pytest.fixture
 def session(server: LocalServer) -> tuple[str, dict[str, str]]:
-    created = requests.post(
-        f"{server.url}/v1/sessions", headers={"Authorization": f"Bearer {SERVICE_KEY}"}, timeout=5
-    ).json()
-    return created["session_id"], {"Authorization": f"Bearer {created['token']}"}
+    return new_session(server)
 
 
 def ask(server: LocalServer, session: tuple[str, dict[str, str]], body: bytes, **extra: Any) -> requests.Response:

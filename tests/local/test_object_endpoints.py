@@ -23,11 +23,10 @@ import requests
 from hera_sessions.backends.storage.base import DownloadSpec, UploadSpec
 from hera_sessions.backends.storage.local import LocalStorage
 from hera_sessions.http import cors
-from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
-from tests.conftest import SERVICE_KEY, MotoServer, free_port
-from tests.envs import service_env
+from tests.conftest import MotoServer, free_port
 from tests.images import png
+from tests.local.helpers import local_server, new_session
 
 APP = "http://app.test"
 OTHER = "http://evil.test"
@@ -37,20 +36,13 @@ PNG = png(size=1032)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     """One local server for the module (each test works in a session of its own)."""
-    port = free_port()
-    env = service_env(sessions_dir=tmp_path_factory.mktemp("sessions"), origins=[APP], PORT=str(port))
-    srv = LocalServer(Runtime(env), port=port).start()
-    yield srv
-    srv.stop()
-    srv.runtime.service().metadata.close()
+    with local_server(tmp_path_factory.mktemp("sessions"), origins=[APP]) as srv:
+        yield srv
 
 
 @pytest.fixture
 def session(server: LocalServer) -> tuple[str, dict[str, str]]:
-    created = requests.post(
-        f"{server.url}/v1/sessions", headers={"Authorization": f"Bearer {SERVICE_KEY}"}, timeout=5
-    ).json()
-    return created["session_id"], {"Authorization": f"Bearer {created['token']}"}
+    return new_session(server)
 
 
 def ticket_for(

@@ -18,31 +18,19 @@ from hera_sessions import cli
 from hera_sessions.backends.storage.base import UploadSpec
 from hera_sessions.backends.storage.local import LocalStorage, S3Error
 from hera_sessions.core.errors import InvalidInputError, MetadataUnavailableError
-from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.app import LocalApp
 from hera_sessions.runtimes.local.outbox import Outbox
 from hera_sessions.runtimes.local.server import LocalServer
-from tests.conftest import SERVICE_KEY, free_port
-from tests.local.helpers import exchange, statuses
+from tests.local.helpers import exchange, local_server, statuses
 
 BOUNDARY = "XyZb0undary"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    port = free_port()
-    env = {
-        "STORAGE_MODE": "local",
-        "SESSION_TYPE": "local",
-        "SESSIONS_DIR": str(tmp_path_factory.mktemp("sessions")),
-        "TOKEN_SECRET": "test-token-secret",
-        "SERVICE_API_KEYS": SERVICE_KEY,
-        "PORT": str(port),
-        "UPLOAD_MAX_BYTES": str(12 * 1024 * 1024),
-    }
-    srv = LocalServer(Runtime(env), port=port, timeout=2).start()
-    yield srv
-    srv.stop()
+    sessions = tmp_path_factory.mktemp("sessions")
+    with local_server(sessions, timeout=2, UPLOAD_MAX_BYTES=str(12 * 1024 * 1024)) as srv:
+        yield srv
     srv.runtime.service().metadata.close()
 
 
