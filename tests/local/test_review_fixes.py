@@ -8,7 +8,7 @@ import os
 import secrets
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from hera_sessions.core.errors import InvalidInputError, MetadataUnavailableErro
 from hera_sessions.runtimes.local.app import LocalApp
 from hera_sessions.runtimes.local.outbox import Outbox
 from hera_sessions.runtimes.local.server import LocalServer
-from tests.local.helpers import exchange, local_server, statuses
+from tests.local.helpers import eventually, exchange, local_server, statuses
 
 BOUNDARY = "XyZb0undary"
 
@@ -317,15 +317,6 @@ def entry(sequencer: str) -> dict[str, Any]:
     return {"Records": [{"s3": {"object": {"sequencer": sequencer, "key": "k"}}}]}
 
 
-def wait_for(check: Callable[[], bool], within: float = 20.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
-
-
 # 3: the deliverer survives an entry that vanishes under it and a round that fails
 def test_the_deliverer_survives_an_entry_handled_elsewhere(tmp_path: Path) -> None:
     delivered: list[str] = []
@@ -344,9 +335,9 @@ def test_the_deliverer_survives_an_entry_handled_elsewhere(tmp_path: Path) -> No
     box.put(entry("1"))
     box.start()
     try:
-        assert wait_for(lambda: not box.pending())
+        assert eventually(lambda: not box.pending(), within=20.0)
         box.put(entry("2"))
-        assert wait_for(lambda: delivered == ["2"])
+        assert eventually(lambda: delivered == ["2"], within=20.0)
     finally:
         box.stop()
 
@@ -359,7 +350,7 @@ def test_the_deliverer_survives_a_failing_round(tmp_path: Path, monkeypatch: pyt
     box.put(entry("1"))
     box.start()
     try:
-        assert wait_for(lambda: delivered == ["1"])
+        assert eventually(lambda: delivered == ["1"], within=20.0)
     finally:
         box.stop()
 
@@ -376,14 +367,14 @@ def test_only_one_deliverer_runs_per_folder(tmp_path: Path) -> None:
     for i in range(50):
         one.put(entry(f"{i:02d}"))
     one.start()
-    assert wait_for(lambda: one.delivering)
+    assert eventually(lambda: one.delivering, within=20.0)
     two = Outbox(tmp_path, lambda p: second.append(p["Records"][0]["s3"]["object"]["sequencer"])).start()
     try:
-        assert wait_for(lambda: len(first) == 50)
+        assert eventually(lambda: len(first) == 50, within=20.0)
         assert second == [] and not two.delivering  # the second one stayed idle
         one.stop()  # the first goes: the second takes over
         two.put(entry("50"))
-        assert wait_for(lambda: second == ["50"], within=30)
+        assert eventually(lambda: second == ["50"], within=30)
     finally:
         one.stop()
         two.stop()
@@ -404,8 +395,8 @@ def test_an_entry_that_keeps_failing_does_not_block_the_queue(tmp_path: Path) ->
         box.put(entry(sequencer))
     box.start()
     try:
-        assert wait_for(lambda: delivered == ["2", "3"])
-        assert wait_for(lambda: not box.pending())
+        assert eventually(lambda: delivered == ["2", "3"], within=20.0)
+        assert eventually(lambda: not box.pending(), within=20.0)
         assert [p.name[:2] for p in box.failed.iterdir()] == ["1-"]
     finally:
         box.stop()
@@ -430,7 +421,7 @@ def test_outbox_tmp_leftovers_are_swept_when_delivery_starts(tmp_path: Path) -> 
     os.utime(leftover, (time.time() - 3600,) * 2)
     box.start()
     try:
-        assert wait_for(lambda: not leftover.exists())
+        assert eventually(lambda: not leftover.exists(), within=20.0)
     finally:
         box.stop()
 
@@ -447,7 +438,7 @@ def test_a_put_during_an_outage_does_not_trigger_a_retry(tmp_path: Path) -> None
     box.put(entry("1"))
     box.start()
     try:
-        assert wait_for(lambda: calls == ["1"])
+        assert eventually(lambda: calls == ["1"], within=20.0)
         for i in range(2, 7):
             box.put(entry(str(i)))
         time.sleep(1)
@@ -470,7 +461,7 @@ def test_the_lifecycle_sweeper_survives_an_error(server: LocalServer, monkeypatc
     monkeypatch.setattr(storage, "expire", expire)
     stopping = server.sweep_forever(every=0.05)
     try:
-        assert wait_for(lambda: len(calls) >= 3)
+        assert eventually(lambda: len(calls) >= 3, within=20.0)
     finally:
         stopping.set()
 
