@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from hera_sessions.backends.metadata.base import CheckedEvent, Limits, MetadataStore
+from hera_sessions.backends.metadata.base import MetadataStore
 from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
 from hera_sessions.config import Settings
-from hera_sessions.core import images, keys, telemetry
+from hera_sessions.core import keys, telemetry
 from hera_sessions.core.errors import (
     HeraError,
     InvalidInputError,
@@ -39,6 +39,7 @@ from hera_sessions.core.models import (
     UploadTicket,
     now,
 )
+from hera_sessions.core.rules import CheckedEvent, Limits
 from hera_sessions.core.tokens import TokenAuthority
 
 logger = logging.getLogger("hera_sessions")
@@ -322,6 +323,8 @@ class SessionService:
         """
         # The record's type is the extension's: a ticket's type and an event's must fit the extension (each
         # extension belongs to one type), so this is the ticket's declared type, else the event's, else the guess.
+        from hera_sessions.core import images  # the event path only: the API's cold start does without it
+
         expected = keys.type_from_extension(item.path)
         if item.kind is not EventKind.CREATED or item.problem or expected not in images.IMAGE_TYPES:
             return item
