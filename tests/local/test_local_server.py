@@ -110,6 +110,23 @@ def test_make_dev_serves_on_port_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> 
     assert created.json()["token"].encode() not in err  # ...never a token
 
 
+def test_make_dev_stops_when_signals_come_in_a_burst(tmp_path: Path) -> None:
+    # GIVEN make dev serving; WHEN Ctrl-C and SIGTERM arrive many times in a row (make, timeout and a shell may each
+    # forward one) THEN it still stops cleanly (a handler that locks could interrupt itself and hang)
+    server = HeraServe({"SESSIONS_DIR": str(tmp_path / "data")}, tmp_path, start=False)
+    proc = server.start().proc
+    assert proc is not None
+    try:
+        assert requests.get(f"{server.url}/health", timeout=5).json()["status"] == "ok"
+    finally:
+        for _ in range(50):
+            server.signal(signal.SIGINT)
+            server.signal(signal.SIGTERM)
+        server.wait(20)
+    assert proc.returncode == 0
+    assert b"hera-sessions stopped" in server.output()
+
+
 def test_a_bad_setting_stops_make_dev_with_a_clear_message(tmp_path: Path) -> None:
     env = {**os.environ, "SESSION_TTL": "soon", "SESSIONS_DIR": str(tmp_path)}
     done = subprocess.run(

@@ -302,17 +302,19 @@ def serve(overrides: dict[str, str] | None = None) -> None:
         f"metadata: {settings.session_type}, data: {settings.sessions_dir}); Ctrl-C stops it",
         flush=True,
     )
-    stopping = threading.Event()
+    # A plain list, not a threading.Event: a handler runs inside whatever the main thread was doing, and an
+    # Event.set() that interrupts another Event.set() (two signals in a row) deadlocks on the Event's own lock.
+    stopping: list[int] = []
 
     def stop(signum: int, frame: object) -> None:
-        stopping.set()
+        stopping.append(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored (a background job)
         signal.signal(signum, stop)
     server.start()
     try:
-        while not stopping.wait(1):
-            pass
+        while not stopping:
+            time.sleep(0.2)
     finally:
         server.stop()
         outbox = getattr(runtime.service().storage, "events", None)
