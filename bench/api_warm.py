@@ -1,8 +1,10 @@
-"""Figure 2: the warm upload-URL call — per invocation of ``POST /v1/sessions/{id}/uploads``, same work as figure 1,
-and the signing step alone (our presigned PUT against boto3's ``generate_presigned_url``).
+"""Figure 2: warm API calls through the Lambda handlers — ``POST /v1/sessions/{id}/uploads`` (the same work as
+figure 1) and ``GET /v1/sessions/{id}/files/{path}`` (a signed download URL), and the signing step alone (our
+presigned PUT against boto3's ``generate_presigned_url``).
 
-Both functions are imported once in one worker process (S3 mode, real redis-server) and called thousands of
-times, in alternating blocks; every call is timed on its own (median and p99).
+Both functions are imported once in one worker process (S3 mode, real redis-server) and called as Lambda calls
+them, ``lambda_handler(event, context)``, thousands of times, in alternating blocks; every call is timed on its
+own (median and p99).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from bench.common import (
     API_DIR,
     BUCKET,
     REFERENCE_DIR,
+    LambdaContext,
     Result,
     Row,
     create_sessions,
@@ -24,20 +27,16 @@ from bench.common import (
     log,
     median,
     percentile,
+    record_files,
     redis_server,
     run_worker,
     worker_main,
 )
-from bench.workload import session_ids, upload_request
+from bench.workload import download_request, session_ids, upload_request
 
 BLOCK = 100
-
-
-class Context:
-    function_name = "hera-sessions-bench"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:hera-sessions-bench"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
+#: The session's recorded file that the download calls sign (the upload calls ask for another path).
+DOWNLOADED = "photos/partner.png"
 
 
 def _alternate(sides: dict[str, Callable[[], Any]], calls: int) -> dict[str, list[float]]:
@@ -57,25 +56,34 @@ def _alternate(sides: dict[str, Callable[[], Any]], calls: int) -> dict[str, lis
     return samples
 
 
-def work(config: dict[str, Any]) -> dict[str, Any]:
+def _handlers(event: dict[str, Any], status: int) -> dict[str, Callable[[], Any]]:
+    """Both functions' handlers on ``event``, each checked once to answer ``status``."""
     import api_app  # bench/reference/api_app.py (PYTHONPATH)
     import app  # functions/api/app.py (PYTHONPATH)
 
+    context = LambdaContext()
+    sides = {
+        "ours": lambda: app.lambda_handler(event, context),
+        "reference": lambda: api_app.lambda_handler(event, context),
+    }
+    for side, call in sides.items():
+        answer = call()
+        if answer["statusCode"] != status:
+            raise RuntimeError(f"{side}: unexpected answer {answer}")
+    return sides
+
+
+def work(config: dict[str, Any]) -> dict[str, Any]:
+    import api_app
+    import app
+
     from hera_sessions.backends.storage.base import UploadSpec
 
-    event, calls, context = config["event"], config["calls"], Context()
-    for handler in (app.lambda_handler, api_app.lambda_handler):
-        answer = handler(event, context)
-        if answer["statusCode"] != 201:
-            raise RuntimeError(f"unexpected answer {answer}")
-    print(f"[warm call] {calls:,} calls each", file=sys.stderr, flush=True)
-    route = _alternate(
-        {
-            "ours": lambda: app.lambda_handler(event, context),
-            "reference": lambda: api_app.lambda_handler(event, context),
-        },
-        calls,
-    )
+    calls = config["calls"]
+    print(f"[warm call] {calls:,} upload calls each", file=sys.stderr, flush=True)
+    upload = _alternate(_handlers(config["upload"], 201), calls)
+    print(f"[warm call] {calls:,} download calls each", file=sys.stderr, flush=True)
+    download = _alternate(_handlers(config["download"], 200), calls)
 
     storage = app.runtime.service().storage
     key = "sessions/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/photos/user.png"
@@ -91,15 +99,31 @@ def work(config: dict[str, Any]) -> dict[str, Any]:
         },
         calls,
     )
-    # Where the time of a call goes: each layer on its own, outermost first (each includes the ones below it).
+    return {
+        "upload": upload,
+        "download": download,
+        "signing": signing,
+        "layers": _layers(config["upload"], calls // 2),
+        "signer": type(storage.signer).__name__ if getattr(storage, "signer", None) else "botocore",
+        "urls": {"ours": ours_url.split("?")[0], "reference": reference_url.split("?")[0]},
+    }
+
+
+def _layers(event: dict[str, Any], calls: int) -> dict[str, float]:
+    """Where the time of an upload call goes: each layer on its own, outermost first (each includes the ones
+    below it); medians in µs."""
+    import api_app
+    import app
+
     from hera_sessions.core.models import Reservation, UploadRequest
 
+    context = LambdaContext()
     service, runtime = app.runtime.service(), app.runtime
     session_id = event["rawPath"].split("/")[3]
     request = UploadRequest("photos/user.png", "image/png", 1_234_567, overwrite=True)  # the same path, again and again
     hold = Reservation("photos/user.png", 1_234_567, "image/png", time.time() + 300, overwrite=True)
     session_key = f"session:{{{session_id}}}"
-    print(f"[warm call] layer by layer, {calls // 2:,} calls each", file=sys.stderr, flush=True)
+    print(f"[warm call] layer by layer, {calls:,} calls each", file=sys.stderr, flush=True)
     layers = _alternate(
         {
             "ours: handler (Logger + Metrics decorators + resolver)": lambda: app.lambda_handler(event, context),
@@ -108,35 +132,41 @@ def work(config: dict[str, Any]) -> dict[str, Any]:
             "ours: RedisMetadataStore.reserve_upload (one EVALSHA)": lambda: service.metadata.reserve_upload(
                 session_id, hold, service.limits, time.time(), 86_400
             ),
-            "reference: handler (Logger decorator + resolver)": lambda: api_app.lambda_handler(event, context),
+            "ours: Redis PING (one round trip, nothing to do)": service.metadata.ping,
+            "reference: handler (Logger + Metrics decorators + resolver)": lambda: api_app.lambda_handler(
+                event, context
+            ),
             "reference: resolver (app.resolve)": lambda: api_app.app.resolve(event, context),
             "reference: HGETALL": lambda: api_app.cache.hgetall(session_key),
         },
-        calls // 2,
+        calls,
     )
-    return {
-        "route": route,
-        "signing": signing,
-        "layers": {name: median(values) for name, values in layers.items()},
-        "signer": type(storage.signer).__name__ if getattr(storage, "signer", None) else "botocore",
-        "urls": {"ours": ours_url.split("?")[0], "reference": reference_url.split("?")[0]},
-        "boto3_modules_loaded": "botocore" in sys.modules,
-    }
+    return {name: median(values) for name, values in layers.items()}
 
 
 def run(quick: bool) -> Result:
     calls = 500 if quick else 10_000
-    log(f"[warm call] {calls:,} invocations of each function, then {calls:,} signatures of each")
+    log(f"[warm call] {calls:,} upload and {calls:,} download calls of each function, {calls:,} signatures of each")
     with redis_server() as server:
         session_id = session_ids(1, random.Random(23))[0]
         token = create_sessions(server.url, [session_id])[0]
+        record_files(server.url, {session_id: [DOWNLOADED, "photos/child_1.png"]})
         env = lambda_env(server.url, PYTHONPATH=f"{API_DIR}:{REFERENCE_DIR}")
-        answer = run_worker("bench.api_warm", {"event": upload_request(session_id, token), "calls": calls}, env)
-    route, signing = answer["route"], answer["signing"]
+        config = {
+            "upload": upload_request(session_id, token),
+            "download": download_request(session_id, token, DOWNLOADED),
+            "calls": calls,
+        }
+        answer = run_worker("bench.api_warm", config, env)
+    upload, download, signing = answer["upload"], answer["download"], answer["signing"]
     rows = [
-        Row("median per call", "µs", median(route["ours"]), median(route["reference"]), 0.5),
-        Row("p99 per call", "µs", percentile(route["ours"], 99), percentile(route["reference"], 99)),
-        Row("signing alone (median)", "µs", median(signing["ours"]), median(signing["reference"]), 0.2),
+        Row("upload URL, median per call", "µs", median(upload["ours"]), median(upload["reference"]), 0.6),
+        Row("upload URL, p99 per call", "µs", percentile(upload["ours"], 99), percentile(upload["reference"], 99)),
+        Row("download URL, median per call", "µs", median(download["ours"]), median(download["reference"])),
+        Row(
+            "download URL, p99 per call", "µs", percentile(download["ours"], 99), percentile(download["reference"], 99)
+        ),
+        Row("signing one upload URL alone (median)", "µs", median(signing["ours"]), median(signing["reference"]), 0.1),
     ]
     details = {
         "calls": calls,
@@ -145,7 +175,7 @@ def run(quick: bool) -> Result:
         "p99_signing_us": {side: round(percentile(v, 99), 1) for side, v in signing.items()},
         "median_us_by_layer": {name: round(us, 1) for name, us in answer["layers"].items()},
     }
-    return Result("api_warm_call", "2. Warm upload-URL call", rows, details)
+    return Result("api_warm_call", "2. Warm API calls through the handler", rows, details)
 
 
 if __name__ == "__main__" and "--worker" in sys.argv:

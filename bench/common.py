@@ -27,6 +27,8 @@ PYTHON = sys.executable
 API_DIR = ROOT / "functions" / "api"
 EVENTS_DIR = ROOT / "functions" / "storage_events"
 REFERENCE_DIR = ROOT / "bench" / "reference"
+#: The layer: children import this checkout's hera_sessions, whichever checkout the venv was installed from.
+SHARED_DIR = ROOT / "shared"
 
 #: What a function has on its import path on Lambda: the layer (shared/requirements.txt, with hera_sessions) and
 #: the runtime's own boto3. Cold-start children hide every other package of the development venv (awscrt,
@@ -351,7 +353,7 @@ def cold_start(
     handler's module): what an init phase could do ahead of the first request."""
     child_env = {
         **env,
-        "PYTHONPATH": str(path),
+        "PYTHONPATH": os.pathsep.join([str(path), str(SHARED_DIR)]),
         "BENCH_MODULE": module,
         "BENCH_EVENT": json.dumps(event),
         "BENCH_HIDE": ",".join(not_on_lambda()),
@@ -418,7 +420,7 @@ def run_worker(module: str, config: Mapping[str, Any], env: Mapping[str, str]) -
     proc = subprocess.run(
         [PYTHON, "-m", module, "--worker"],
         input=json.dumps(config),
-        env={**env, "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)},
+        env={**env, "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", ""), str(SHARED_DIR)])},
         cwd=str(ROOT),
         capture_output=True,
         text=True,
@@ -438,6 +440,29 @@ def worker_main(work: Any) -> None:
     config = json.loads(sys.stdin.read() or "{}")
     answer = work(config)
     sys.stdout.write("\n" + json.dumps(answer) + "\n")
+
+
+class LambdaContext:
+    """The context object a handler receives (what Powertools' logger reads from it)."""
+
+    function_name = "hera-sessions-bench"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:hera-sessions-bench"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+
+def record_files(redis_url: str, files: Mapping[str, Sequence[str]], size: int = 1_234_567) -> None:
+    """Give sessions file records (session id → paths, as the storage-event function leaves them) through the
+    real store."""
+    from hera_sessions.backends.metadata.redis import RedisMetadataStore
+    from hera_sessions.core.models import FileRecord
+
+    store = RedisMetadataStore.from_url(redis_url)
+    now = time.time()
+    for session_id, paths in files.items():
+        records = [FileRecord(p, size, "image/png", f'"{n:032x}"', now, f"{n + 1:018X}") for n, p in enumerate(paths)]
+        store.replace_files(session_id, records, now, 86_400)
+    store.close()
 
 
 def create_sessions(redis_url: str, session_ids: Sequence[str], ttl: int = 86_400) -> list[str]:

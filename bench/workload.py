@@ -240,31 +240,41 @@ def with_etag(batch: dict[str, Any], etag: str) -> dict[str, Any]:
 # -- API Gateway HTTP API (payload v2) -------------------------------------------------------------------------
 def upload_request(session_id: str, token: str, path: str = "photos/user.png", size: int = 1_234_567) -> dict[str, Any]:
     """``POST /v1/sessions/{id}/uploads`` as API Gateway hands it to the function."""
-    raw_path = f"/v1/sessions/{session_id}/uploads"
     body = json.dumps({"path": path, "content_type": "image/png", "size": size})
+    return api_request("POST", f"/v1/sessions/{session_id}/uploads", token, body)
+
+
+def download_request(session_id: str, token: str, path: str = "photos/user.png") -> dict[str, Any]:
+    """``GET /v1/sessions/{id}/files/{path}`` (a signed download URL) as API Gateway hands it to the function."""
+    return api_request("GET", f"/v1/sessions/{session_id}/files/{path}", token, None)
+
+
+def api_request(method: str, raw_path: str, token: str, body: str | None) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload v2) event with the session's token."""
     host = "abcdef1234.execute-api.ap-northeast-1.amazonaws.com"
+    headers = {
+        "accept": "application/json",
+        "authorization": f"Bearer {token}",
+        "host": host,
+        "origin": "http://localhost:5173",
+        "user-agent": "Mozilla/5.0",
+        "x-forwarded-proto": "https",
+    }
+    if body is not None:
+        headers |= {"content-length": str(len(body)), "content-type": "application/json"}
     return {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": raw_path,
         "rawQueryString": "",
-        "headers": {
-            "accept": "application/json",
-            "authorization": f"Bearer {token}",
-            "content-length": str(len(body)),
-            "content-type": "application/json",
-            "host": host,
-            "origin": "http://localhost:5173",
-            "user-agent": "Mozilla/5.0",
-            "x-forwarded-proto": "https",
-        },
+        "headers": headers,
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "abcdef1234",
             "domainName": host,
             "domainPrefix": "abcdef1234",
             "http": {
-                "method": "POST",
+                "method": method,
                 "path": raw_path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "203.0.113.10",
@@ -276,6 +286,6 @@ def upload_request(session_id: str, token: str, path: str = "photos/user.png", s
             "time": "29/Nov/2026:09:00:00 +0000",
             "timeEpoch": 1795942800000,
         },
-        "body": body,
+        **({"body": body} if body is not None else {}),
         "isBase64Encoded": False,
     }
