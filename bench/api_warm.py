@@ -62,7 +62,7 @@ def _handlers(event: dict[str, Any], status: int) -> dict[str, Callable[[], Any]
     import app  # functions/api/app.py (PYTHONPATH)
 
     context = LambdaContext()
-    sides = {
+    sides: dict[str, Callable[[], Any]] = {
         "ours": lambda: app.lambda_handler(event, context),
         "reference": lambda: api_app.lambda_handler(event, context),
     }

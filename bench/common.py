@@ -323,6 +323,7 @@ sys.stdout.write("BENCH-RESULT " + json.dumps({
     "cpu_ms": time.process_time() * 1e3,
     "answer": answer,
     "packages": sorted({name.partition(".")[0] for name in list(sys.modules)}),
+    "modules": sorted(sys.modules),
 }) + "\n")
 sys.stdout.flush()
 """
@@ -336,6 +337,7 @@ class ColdSample:
     cpu_ms: float  # CPU time of the child up to its answer (steadier than wall time on a busy machine)
     answer: Any
     packages: list[str]  # top-level packages imported by then
+    modules: list[str]  # every module imported by then
 
 
 def cold_start(
@@ -375,7 +377,13 @@ def cold_start(
     if result is None or proc.returncode != 0:
         raise RuntimeError(f"cold-start child for {module} failed ({proc.returncode}):\n{stderr[-3000:]}")
     sample = ColdSample(
-        wall, result["import_ms"], result["first_call_ms"], result["cpu_ms"], result["answer"], result["packages"]
+        wall,
+        result["import_ms"],
+        result["first_call_ms"],
+        result["cpu_ms"],
+        result["answer"],
+        result["packages"],
+        result["modules"],
     )
     return sample, stderr if importtime else ""
 

@@ -106,7 +106,7 @@ def get_file(session_id: str) -> Response[Any]:
     raw = cache.hget(f"session:{{{session_id}}}", f"f:{path}")
     if raw is None:
         return _error(404, "file_not_found")
-    record = json.loads(raw)  # type: ignore[arg-type]
+    record = json.loads(raw)
     url = s3.generate_presigned_url(
         "get_object",
         Params={"Bucket": BUCKET, "Key": f"sessions/{session_id}/{path}", "ResponseContentType": record["t"]},

@@ -65,6 +65,6 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    answer = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    answer = dict(process_partial_response(event, record_handler, processor, context))
     metrics.add_metric(name="EventsRecorded", unit=MetricUnit.Count, value=len(event["Records"]))
     return answer

@@ -4,6 +4,8 @@ importing boto3, with exactly the credentials botocore would have used. No timin
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import pytest
 from botocore.credentials import EnvProvider
@@ -60,3 +62,40 @@ def test_a_fresh_api_function_signs_its_first_upload_without_boto3(redis_server:
     assert sample.answer["statusCode"] == 201
     assert f"https://{BUCKET}.s3.ap-northeast-1.amazonaws.com/sessions/{session_id}/" in sample.answer["body"]
     assert "boto3" not in sample.packages
+
+
+#: What the API function's first upload request must not import: redis-py's asyncio client, the event path's
+#: image checks, boto3.
+NOT_ON_THE_API_PATH = ("redis.asyncio.client", "redis.asyncio.cluster", "hera_sessions.core.images", "boto3")
+
+
+def test_the_first_upload_request_leaves_what_it_does_not_use_unimported(redis_server: RedisServer) -> None:
+    # GIVEN a session, and the API function's environment on Lambda in S3 mode
+    redis_server.flush()
+    session_id = session_ids(1, random.Random(2))[0]
+    token = create_sessions(redis_server.url, [session_id])[0]
+
+    # WHEN a fresh process answers its first upload-URL request (and lists the modules it imported)
+    sample, _ = cold_start("app", API_DIR, upload_request(session_id, token), lambda_env(redis_server.url))
+
+    # THEN it answered, with redis-py's synchronous client and no asyncio client, no event-path module
+    assert sample.answer["statusCode"] == 201
+    assert "redis.client" in sample.modules
+    assert not [name for name in NOT_ON_THE_API_PATH if name in sample.modules]
+
+
+def test_the_deferred_asyncio_client_is_still_there_when_asked_for() -> None:
+    # GIVEN a fresh interpreter that imports redis-py as the metadata backend does
+    code = (
+        "import sys\n"
+        "from hera_sessions.backends.metadata.redispy import defer_asyncio\n"
+        "defer_asyncio()\n"
+        "import redis\n"
+        "assert 'redis.asyncio.client' not in sys.modules, 'imported at once'\n"
+        "from redis.asyncio import Redis, RedisCluster\n"
+        "assert Redis.__module__ == 'redis.asyncio.client' and RedisCluster.__module__ == 'redis.asyncio.cluster'\n"
+    )
+
+    # WHEN it runs, THEN the asyncio client was left out of the import, and is complete when asked for
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr

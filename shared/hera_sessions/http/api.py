@@ -24,7 +24,7 @@ from hera_sessions.core import keys
 from hera_sessions.core.errors import HeraError, InvalidInputError, MethodNotAllowedError, NotFoundError
 from hera_sessions.core.jsonio import load_json
 from hera_sessions.core.models import UploadRequest, iso
-from hera_sessions.core.service import SessionService, check_content_md5, check_name
+from hera_sessions.core.service import SessionService, check_name
 from hera_sessions.http.routes import ROUTES, allowed_methods
 
 logger = logging.getLogger("hera_sessions.http.api")
@@ -82,13 +82,16 @@ def parse_upload_request(raw: bytes | None) -> UploadRequest:
     overwrite = body.get("overwrite", False)
     if not isinstance(overwrite, bool):
         raise InvalidInputError("'overwrite' must be true or false.", "invalid_overwrite")
+    if "name" in body and body["name"] is None:
+        check_name(None)  # a JSON null is not "no name": refused as the service refuses any non-string
+    # The path, the name and the MD5 are checked once, by SessionService.create_upload (the one rule for them).
     return UploadRequest(
-        keys.check_path(body["path"]),
+        body["path"],
         body["content_type"],
         size,
         method.upper(),  # type: ignore[arg-type]
-        name=check_name(body["name"]) if "name" in body else None,
-        content_md5=check_content_md5(body.get("content_md5")),
+        name=body.get("name"),
+        content_md5=body.get("content_md5"),
         overwrite=overwrite,
     )
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 Schema = Mapping[str, Any]
@@ -93,12 +94,6 @@ class Route:
     query: tuple[str, ...] = ()
     auth: bool = True
     links: tuple[Link, ...] = ()
-    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # Matched against raw paths for 405s: one segment per parameter, the file path spans any.
-        shape = re.sub(r"\\\{(\w+)\\\}", lambda m: ".+" if m[1] == GREEDY else "[^/]+", re.escape(self.path))
-        object.__setattr__(self, "_pattern", re.compile(f"^{shape}$"))
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -110,7 +105,15 @@ class Route:
         return re.sub(r"\{(\w+)\}", lambda m: ".+" if m[1] == GREEDY else f"<{m[1]}>", self.path)
 
     def matches(self, path: str) -> bool:
-        return self._pattern.match(path) is not None
+        return _shape(self.path).match(path) is not None
+
+
+@cache
+def _shape(template: str) -> re.Pattern[str]:
+    """A template matched against raw paths, for 405s (one segment per parameter, the file path spans any);
+    compiled on the first 405 or OPTIONS, not on every cold start."""
+    shape = re.sub(r"\\\{(\w+)\\\}", lambda m: ".+" if m[1] == GREEDY else "[^/]+", re.escape(template))
+    return re.compile(f"^{shape}$")
 
 
 SESSION = "/v1/sessions/{session_id}"

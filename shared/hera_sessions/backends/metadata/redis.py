@@ -64,6 +64,9 @@ def decode_document(stored: bytes) -> bytes:
 
 def connect(url: str, timeout: float, cluster: bool | None = None) -> redis.Redis | redis.RedisCluster:
     """One client from a URL; ``?cluster=true`` (or ``cluster=True``) makes it a Redis Cluster client."""
+    from hera_sessions.backends.metadata.redispy import defer_asyncio
+
+    defer_asyncio()  # the synchronous client only: redis-py's asyncio client stays off the cold start
     import redis
     from redis.backoff import ExponentialBackoff
     from redis.driver_info import DriverInfo
