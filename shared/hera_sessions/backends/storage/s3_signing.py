@@ -33,6 +33,7 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
@@ -109,6 +110,13 @@ def _host(url: str) -> str:
     if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme):
         host = f"{host}:{parts.port}"
     return host
+
+
+@lru_cache(maxsize=64)
+def _quoted(value: str) -> str:
+    """A query value that repeats from URL to URL (the credential scope, the signed headers, the session token
+    of several hundred characters), escaped once."""
+    return quote(value, safe=_SAFE)
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
@@ -203,13 +211,13 @@ class QuerySigner:
         path = f"{self._path_prefix}/{quote(key, safe='/~')}"
         auth = [
             ("X-Amz-Algorithm", ALGORITHM),
-            ("X-Amz-Credential", quote(f"{access_key}/{day}{self._scope_tail}", safe=_SAFE)),
+            ("X-Amz-Credential", _quoted(f"{access_key}/{day}{self._scope_tail}")),
             ("X-Amz-Date", timestamp),
             ("X-Amz-Expires", str(int(expires_in))),
-            ("X-Amz-SignedHeaders", quote(signed_headers, safe=_SAFE)),
+            ("X-Amz-SignedHeaders", _quoted(signed_headers)),
         ]
         if token is not None:
-            auth.append(("X-Amz-Security-Token", quote(token, safe=_SAFE)))
+            auth.append(("X-Amz-Security-Token", _quoted(token)))
         pairs = [*params, *auth]
         query = "&".join(f"{k}={v}" for k, v in pairs)
         canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
