@@ -95,7 +95,7 @@ class Storage(ABC):
             return Check(
                 "storage:reachable",
                 "fail",
-                f"{where}: {exc.message}",
+                f"{where}: {exc.message} ({(exc.__cause__ or exc).__class__.__name__})",
                 "check the bucket (container) name, the credentials' permissions and that this machine reaches it",
             )
         return Check("storage:reachable", "ok", f"{where}: listed sessions/")

@@ -426,8 +426,8 @@ class S3Storage(Storage):
         from hera_sessions.backends.storage.diagnosis import clock_check
 
         reachable = self.reachable(f"s3://{self.bucket} ({self.region})")
-        if reachable.status == "fail":
-            return [reachable]
+        if reachable.status == "fail":  # who is asking often says why (no credentials, another account)
+            return [reachable, self._identity()]
         checks = [reachable]
         for check, what, operation, missing, judge in (
             ("storage:cors", "CORS rules", "get_bucket_cors", "NoSuchCORSConfiguration", self._cors),
