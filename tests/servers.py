@@ -327,3 +327,15 @@ class FunctionsFramework(ServerProcess):
         super().__init__(argv, port=port, name=f"functions-{target}", env=python_env(**settings), logs=logs,
                          separate_stderr=True)  # fmt: skip
         self.start()
+
+
+def hera_cli(*args: str, settings: Mapping[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m hera_sessions.cli ARGS`` with ``settings`` on top of this process's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "hera_sessions.cli", *args],
+        env=python_env(**settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -3,6 +3,8 @@
 hera-sessions serve                 the local server (what ``make dev`` runs)
 hera-sessions reconcile ID [ID...]  rebuild file records from what storage holds
 hera-sessions check                 validate the settings and reach storage and metadata
+hera-sessions doctor [--json]       every check of docs/doctor.md, each ok / warn / fail with what to do
+hera-sessions inspect ID [--json]   one session's files, documents, TTLs and erase marker
 hera-sessions outbox replay         put local storage events that failed back into the queue
 """
 
@@ -24,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="validate settings and reach storage and metadata")
     outbox = sub.add_parser("outbox", help="local storage events (SESSIONS_DIR/outbox)")
     outbox.add_argument("action", choices=["replay"], help="replay: move outbox/failed entries back to the queue")
+    for name, help_text in (("doctor", "diagnose the deployment"), ("inspect", "show one session's metadata")):
+        command = sub.add_parser(name, help=help_text)
+        if name == "inspect":
+            command.add_argument("session_id", metavar="SESSION_ID")
+        command.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -31,6 +38,15 @@ def main(argv: list[str] | None = None) -> int:
 
         serve()
         return 0
+
+    if args.command in ("doctor", "inspect"):
+        from hera_sessions import doctor
+
+        try:
+            return doctor.main(args)
+        except HeraError as exc:
+            print(f"hera-sessions: {exc.code}: {exc.message}", file=sys.stderr)
+            return 2
 
     from hera_sessions.runtime import Runtime
 

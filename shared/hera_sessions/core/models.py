@@ -185,3 +185,62 @@ class EventResult:
     event: StorageEvent
     outcome: Outcome
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of ``hera-sessions doctor``: what was checked, ``ok`` / ``warn`` / ``fail``, and what to do."""
+
+    check: str
+    status: Literal["ok", "warn", "fail"]
+    detail: str
+    fix: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "status": self.status, "detail": self.detail, "fix": self.fix or None}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSnapshot:
+    """Everything the metadata store holds about one session, for an operator (``hera-sessions inspect``).
+
+    TTLs are seconds left (None: the key is absent); ``documents`` maps a name to its size in bytes."""
+
+    session_id: str
+    created_at: float | None
+    ttl: float | None
+    files: list[FileRecord]
+    tombstones: list[str]
+    reservations: list[Reservation]
+    documents: dict[str, int]
+    documents_ttl: float | None
+    erase_marker_ttl: float | None
+
+    @property
+    def state(self) -> str:
+        if self.erase_marker_ttl is not None:
+            return "erased"
+        return "live" if self.created_at is not None else "missing"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "state": self.state,
+            "created_at": iso(self.created_at) if self.created_at is not None else None,
+            "ttl_seconds": _seconds(self.ttl),
+            "files": [r.to_json() for r in self.files],
+            "tombstones": self.tombstones,
+            "pending_uploads": [
+                {"path": r.path, "size": r.size, "content_type": r.content_type, "expires_at": iso(r.expires_at)}
+                for r in self.reservations
+            ],
+            "documents": [{"name": n, "bytes": size} for n, size in sorted(self.documents.items())],
+            "documents_ttl_seconds": _seconds(self.documents_ttl),
+            "erase_marker": None
+            if self.erase_marker_ttl is None
+            else {"ttl_seconds": _seconds(self.erase_marker_ttl), "expires_at": iso(now() + self.erase_marker_ttl)},
+        }
+
+
+def _seconds(ttl: float | None) -> int | None:
+    return None if ttl is None else int(ttl)

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hera_sessions.core.models import FileRecord, Outcome, Reservation, SessionInfo
+from hera_sessions.core.models import Check, FileRecord, Outcome, Reservation, SessionInfo, SessionSnapshot
 from hera_sessions.core.rules import CheckedEvent, Limits
 
 __all__ = [
@@ -160,6 +160,14 @@ class MetadataStore(ABC):
     @abstractmethod
     def ping(self) -> None:
         """Raise MetadataUnavailableError when the store cannot be reached."""
+
+    @abstractmethod
+    def snapshot(self, session_id: str) -> SessionSnapshot:
+        """What the store holds about the session, erased or missing too (``hera-sessions inspect``)."""
+
+    @abstractmethod
+    def diagnose(self) -> list[Check]:
+        """The store's lines of ``hera-sessions doctor``: reachable, version, scripts, memory, eviction policy."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and locks."""

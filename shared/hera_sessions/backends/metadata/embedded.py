@@ -248,7 +248,7 @@ def open_embedded(sessions_dir: Path | str, timeout: float = 1.0) -> RedisMetada
     server = EmbeddedServer(sessions_dir)
     url = server.open()
     try:
-        return RedisMetadataStore(connect(url, timeout), on_close=server.close)
+        return RedisMetadataStore(connect(url, timeout), on_close=server.close, embedded=True)
     except BaseException:
         server.close()
         raise

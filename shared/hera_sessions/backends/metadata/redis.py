@@ -38,7 +38,7 @@ from hera_sessions.core.errors import (
     QuotaExceededError,
 )
 from hera_sessions.core.keys import redis_erased_key, redis_meta_key, redis_session_key
-from hera_sessions.core.models import FileRecord, Outcome, Reservation, SessionInfo
+from hera_sessions.core.models import Check, FileRecord, Outcome, Reservation, SessionInfo, SessionSnapshot
 
 if TYPE_CHECKING:
     import redis
@@ -60,6 +60,11 @@ def encode_document(document: bytes) -> bytes:
 
 def decode_document(stored: bytes) -> bytes:
     return zlib.decompress(stored[1:]) if stored[:1] == _ZLIB else stored[1:]
+
+
+def _seconds(pttl: int) -> float | None:
+    """A PTTL answer in seconds; None for an absent key (-2). A key without expiry (-1) is shown as -1."""
+    return None if pttl == -2 else (pttl / 1000 if pttl >= 0 else -1.0)
 
 
 def connect(url: str, timeout: float, cluster: bool | None = None) -> redis.Redis | redis.RedisCluster:
@@ -92,9 +97,16 @@ def connect(url: str, timeout: float, cluster: bool | None = None) -> redis.Redi
 class RedisMetadataStore(MetadataStore):
     name = "redis"
 
-    def __init__(self, client: redis.Redis | redis.RedisCluster, on_close: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis | redis.RedisCluster,
+        on_close: Callable[[], None] | None = None,
+        *,
+        embedded: bool = False,
+    ) -> None:
         self.client = client
         self._on_close = on_close  # local mode: let go of the embedded server
+        self.embedded = embedded  # local mode's own server (no maxmemory: bounded by this machine)
         self._reserve = client.register_script(rules.script("reserve"))
         self._apply = client.register_script(rules.script("apply"))
         self._write = client.register_script(rules.script("write"))
@@ -327,6 +339,37 @@ class RedisMetadataStore(MetadataStore):
 
     def ping(self) -> None:
         self._call(self.client.ping)
+
+    def snapshot(self, session_id: str) -> SessionSnapshot:
+        sess, meta, erased = self._keys(session_id)
+
+        def run() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            for command in (pipe.hgetall, pipe.pttl):
+                for key in (sess, meta):
+                    command(key)
+            pipe.pttl(erased)
+            return pipe.execute()
+
+        fields, stored, ttl, meta_ttl, marker_ttl = self._call(run)
+        fields = {k.decode(): v.decode() for k, v in fields.items()}
+        created = fields.get("@c")
+        return SessionSnapshot(
+            session_id,
+            float(created) if created is not None else None,
+            _seconds(ttl),
+            records_from_fields(fields),
+            sorted(f[2:] for f, raw in fields.items() if f.startswith("f:") and record_from_field(f[2:], raw) is None),
+            reservations_from_fields(fields),
+            {name.decode(): len(decode_document(value)) for name, value in stored.items()},
+            _seconds(meta_ttl),
+            _seconds(marker_ttl),
+        )
+
+    def diagnose(self) -> list[Check]:
+        from hera_sessions.backends.metadata import diagnosis
+
+        return diagnosis.redis_checks(self)
 
     def close(self) -> None:
         self.client.close()

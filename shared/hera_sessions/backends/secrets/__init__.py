@@ -12,8 +12,14 @@ from __future__ import annotations
 import functools
 import re
 from importlib import import_module
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from hera_sessions.core.errors import ConfigError
+from hera_sessions.core.models import Check
+
+if TYPE_CHECKING:
+    from hera_sessions.config import Settings
 
 #: prefix pattern → "module:function" taking the reference and returning the secret's value
 RESOLVERS: dict[str, str] = {
@@ -50,3 +56,45 @@ def resolve_list(values: tuple[str, ...]) -> tuple[str, ...]:
     for value in values:
         out.extend(item.strip() for item in resolve(value).split(",") if item.strip())
     return tuple(out)
+
+
+def diagnose(settings: Settings) -> list[Check]:
+    """``secret:NAME`` lines of ``hera-sessions doctor``: each reference resolves (or why not); in cloud mode, a
+    secret held as a plain value is a warning (anyone who reads the function's configuration reads it)."""
+    from hera_sessions.settings_table import SETTINGS
+
+    checks: list[Check] = []
+    plain: list[str] = []
+    for setting in (s for s in SETTINGS if s.secret):
+        raw = getattr(settings, setting.field)
+        values = [raw] if isinstance(raw, str) else list(raw or ())
+        for value in values:
+            if not is_reference(value):
+                if setting.env != "REDIS_URL" or urlsplit(value).password:
+                    plain.append(setting.env)
+                continue
+            try:
+                resolve(value)
+                checks.append(Check(f"secret:{setting.env}", "ok", f"{value} resolved"))
+            except ConfigError as exc:
+                checks.append(Check(f"secret:{setting.env}", "fail", exc.message, _ACCESS_FIX))
+    plain = sorted(set(plain))
+    if plain and settings.storage_mode == "cloud":
+        checks.append(
+            Check(
+                "secrets",
+                "warn",
+                f"{', '.join(plain)} held as plain values in the environment",
+                "store them in the cloud's secret store and set the variable to the reference (see docs/aws.md, "
+                "docs/gcp.md, docs/azure.md)",
+            )
+        )
+    elif not checks:
+        checks.append(Check("secrets", "ok", f"no secret references ({', '.join(plain) or 'none'} set as values)"))
+    return checks
+
+
+_ACCESS_FIX = (
+    "let this identity read the secret: AWS secretsmanager:GetSecretValue, Google roles/secretmanager."
+    "secretAccessor, Azure 'Key Vault Secrets User'; and check the reference's name"
+)

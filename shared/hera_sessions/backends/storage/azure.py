@@ -30,7 +30,7 @@ from azure.storage.blob import BlobSasPermissions, BlobServiceClient, Exponentia
 from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
 from hera_sessions.config import Settings
 from hera_sessions.core.errors import ConfigError, InvalidInputError, NotFoundError, StorageUnavailableError
-from hera_sessions.core.models import ObjectInfo, UploadTicket
+from hera_sessions.core.models import Check, ObjectInfo, UploadTicket
 
 if TYPE_CHECKING:
     from azure.storage.blob import UserDelegationKey
@@ -355,6 +355,74 @@ class AzureBlobStorage(Storage):
             )
         except ResourceNotFoundError:
             raise StorageUnavailableError(f"The container {self.container_name} does not exist.") from None
+
+    def diagnose(self, settings: Settings) -> list[Check]:
+        """The Blob service's CORS (data plane); the lifecycle and https-only settings are management-plane, which
+        this SDK cannot read: said so, with the command that can. Who signs, and the clock against Azure's."""
+        from hera_sessions.backends.storage.diagnosis import CorsRule, clock_check, cors_check, unreadable
+        from hera_sessions.http.cors import AZURE_METHODS
+
+        account = self.account_name
+        reachable = self.reachable(f"{self.client.url} container {self.container_name}")
+        if reachable.status == "fail":
+            return [reachable]
+        checks = [reachable]
+        try:
+            properties = self._call(self.client.get_service_properties)
+        except (HttpResponseError, StorageUnavailableError) as exc:
+            checks.append(
+                unreadable("storage:cors", "Blob service properties", str(exc).splitlines()[0], "`az storage cors list "
+                           f"--services b --account-name {account}`")
+            )  # fmt: skip
+        else:
+            rules = [
+                CorsRule(
+                    frozenset(o.strip() for o in r.allowed_origins.split(",")),
+                    frozenset(m.strip().upper() for m in r.allowed_methods.split(",")),
+                    frozenset(h.strip().lower() for h in r.exposed_headers.split(",")),
+                )
+                for r in properties.get("cors") or []
+            ]
+            fix = "azure/deploy.sh sets it from CORS_ALLOWED_ORIGINS (python -m hera_sessions.http.cors azure)"
+            checks.append(cors_check(rules, settings, AZURE_METHODS, fix))
+        management = f"--account-name {account} --resource-group RG"
+        checks.append(
+            Check(
+                "storage:lifecycle",
+                "warn",
+                "the lifecycle (management policy) cannot be read from the data plane",
+                f"check it with `az storage account management-policy show {management}` (docs/azure.md)",
+            )
+        )
+        tls = "SAS URLs are signed https-only (spr=https)"
+        if self.local:
+            tls = "local emulator over http: SAS URLs allow http here only"
+        checks.append(
+            Check(
+                "storage:tls",
+                "ok",
+                f"{tls}; the account's https-only setting is management-plane: `az storage account show "
+                f"{management} --query enableHttpsTrafficOnly`",
+            )
+        )
+        checks.append(self._identity())
+        checks.append(clock_check(self.client.url))
+        return checks
+
+    def _identity(self) -> Check:
+        if self.account_key is not None:
+            return Check("storage:identity", "ok", f"account key of {self.account_name} (connection string)")
+        kind = type(self.credential).__name__
+        try:
+            self._signing_key(self._clock() + timedelta(minutes=5))
+        except (HttpResponseError, StorageUnavailableError) as exc:
+            return Check(
+                "storage:identity",
+                "fail",
+                f"{kind} could not get a user delegation key: {str(exc).splitlines()[0]}",
+                "give the function's managed identity 'Storage Blob Data Contributor' on the account",
+            )
+        return Check("storage:identity", "ok", f"{kind}: a user delegation key was issued (signs SAS URLs)")
 
 
 def from_settings(settings: Settings, retry_total: int = 2, **client_options: Any) -> AzureBlobStorage:

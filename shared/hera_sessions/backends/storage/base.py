@@ -7,10 +7,14 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from hera_sessions.core.errors import InvalidInputError
-from hera_sessions.core.models import ObjectInfo, UploadTicket
+from hera_sessions.core.errors import HeraError, InvalidInputError
+from hera_sessions.core.models import Check, ObjectInfo, UploadTicket
+
+if TYPE_CHECKING:
+    from hera_sessions.config import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,23 @@ class Storage(ABC):
     def rewrite(self, key: str, body: bytes, content_type: str, if_version: str) -> bool:
         """Replace the object with ``body`` only while it is still ``if_version`` (a conditional write: a new
         version, and a new "created" event); False when that version is gone."""
+
+    def reachable(self, where: str) -> Check:
+        """``storage:reachable``: :meth:`check` passes (``where`` names the bucket for the line)."""
+        try:
+            self.check()
+        except HeraError as exc:
+            return Check(
+                "storage:reachable",
+                "fail",
+                f"{where}: {exc.message} ({(exc.__cause__ or exc).__class__.__name__})",
+                "check the bucket (container) name, the credentials' permissions and that this machine reaches it",
+            )
+        return Check("storage:reachable", "ok", f"{where}: listed sessions/")
+
+    def diagnose(self, settings: Settings) -> list[Check]:
+        """This backend's lines of ``hera-sessions doctor``; backends add their bucket's configuration."""
+        return [self.reachable(self.name)]
 
     def delete_version(self, key: str, version: str | None) -> None:
         """Delete the object only while it is still ``version`` (the one an event refused), so a newer upload at

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
 from hera_sessions.backends.storage.cloudcdn import CloudCdn
 from hera_sessions.config import Settings
-from hera_sessions.core.errors import ConfigError, NotFoundError, StorageUnavailableError
-from hera_sessions.core.models import ObjectInfo, UploadTicket
+from hera_sessions.core.errors import ConfigError, HeraError, NotFoundError, StorageUnavailableError
+from hera_sessions.core.models import Check, ObjectInfo, UploadTicket
 from hera_sessions.runtimes.gcp.events import md5_hex
 
 if TYPE_CHECKING:
@@ -288,6 +288,73 @@ class GcsStorage(Storage):
         """One listing call: ``storage.objects.list`` is a permission the functions hold (``buckets.get`` is not)."""
         with _unavailable("health check"):
             next(iter(self._blobs("sessions/", max_results=1, retry=None)), None)
+
+    def diagnose(self, settings: Settings) -> list[Check]:
+        """What gcp/deploy.sh sets up on the bucket (CORS, lifecycle), who signs, and the clock against GCS's."""
+        from hera_sessions.backends.storage.diagnosis import (
+            CorsRule,
+            clock_check,
+            cors_check,
+            lifecycle_check,
+            unreadable,
+        )
+        from hera_sessions.http.cors import GCS_METHODS
+
+        where = f"gs://{self.bucket_name}"
+        reachable = self.reachable(where)
+        if reachable.status == "fail":
+            return [reachable]
+        checks = [reachable]
+        try:
+            with _unavailable("read the bucket"):
+                bucket = self.client.get_bucket(self.bucket_name, timeout=TIMEOUT, retry=None)
+        except HeraError as exc:
+            reason = f"{exc.message}: storage.buckets.get"
+            fix = f"run doctor as an account with storage.buckets.get, or `gcloud storage buckets describe {where}`"
+            checks += [unreadable(name, "bucket", reason, fix) for name in ("storage:cors", "storage:lifecycle")]
+        else:
+            rules = [
+                CorsRule(
+                    frozenset(r.get("origin", [])),
+                    frozenset(m.upper() for m in r.get("method", [])),
+                    frozenset(h.lower() for h in r.get("responseHeader", [])),
+                )
+                for r in bucket.cors
+            ]
+            fix = (
+                "gcp/deploy.sh sets it, or `python -m hera_sessions.http.cors gcs > cors.json && gcloud storage "
+                f"buckets update {where} --cors-file=cors.json`"
+            )
+            checks.append(cors_check(rules, settings, [m for m in GCS_METHODS if m != "HEAD"], fix))
+            ages = [
+                int(rule["condition"]["age"])
+                for rule in bucket.lifecycle_rules
+                if rule.get("action", {}).get("type") == "Delete"
+                and "age" in rule.get("condition", {})
+                and any("sessions/".startswith(p) for p in rule["condition"].get("matchesPrefix", [""]))
+            ]
+            fix = f"gcp/deploy.sh sets it: `gcloud storage buckets update {where} --lifecycle-file=gcp/lifecycle.json`"
+            checks.append(lifecycle_check(min(ages) if ages else None, settings, where, fix))
+        checks.append(Check("storage:tls", "ok", "Cloud Storage answers HTTPS only (no bucket setting needed)"))
+        checks.append(self._identity())
+        checks.append(clock_check(self.client.api_endpoint))
+        return checks
+
+    def _identity(self) -> Check:
+        """Who signs the URLs: a key file signs locally; otherwise a token for IAM signBlob must be obtainable."""
+        email = getattr(self.signer.credentials, "service_account_email", None) or "?"
+        if self.signer.local:
+            return Check("storage:identity", "ok", f"service account {email}, signing with its key")
+        try:
+            self.signer.kwargs()
+        except HeraError as exc:
+            return Check(
+                "storage:identity",
+                "fail",
+                f"service account {email}: no access token for IAM signBlob ({exc.message})",
+                "the service account needs roles/iam.serviceAccountTokenCreator on itself",
+            )
+        return Check("storage:identity", "ok", f"service account {email}, signing through IAM signBlob")
 
     def delete_prefix(self, prefix: str) -> int:
         """Batches of 100 deletes (one HTTP request each), then a second listing to catch what a batch missed."""

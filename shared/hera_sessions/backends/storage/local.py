@@ -34,7 +34,7 @@ from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpe
 from hera_sessions.config import Settings
 from hera_sessions.core import keys
 from hera_sessions.core.errors import InvalidInputError, NotFoundError, StorageUnavailableError
-from hera_sessions.core.models import ObjectInfo, UploadTicket
+from hera_sessions.core.models import Check, ObjectInfo, UploadTicket
 
 ROUTE = "/local-storage"
 BUCKET = "local"
@@ -518,6 +518,36 @@ class LocalStorage(Storage):
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageUnavailableError(f"The objects folder {self.root} is not writable.")
+
+    def diagnose(self, settings: Settings) -> list[Check]:
+        """The folder takes a write; the local server's sweep stands for the lifecycle rule; one clock."""
+        from hera_sessions.backends.storage.diagnosis import lifecycle_check
+
+        probe = self.staging / f"doctor-{uuid.uuid4().hex}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            return [
+                Check(
+                    "storage:reachable",
+                    "fail",
+                    f"{self.root} does not take a write: {exc.strerror}",
+                    "make SESSIONS_DIR writable by this user, or point SESSIONS_DIR elsewhere",
+                )
+            ]
+        origins = ", ".join(settings.cors_allowed_origins) or "none: the demo page is same-origin"
+        return [
+            Check("storage:reachable", "ok", f"{self.root} is writable"),
+            lifecycle_check(
+                settings.object_expiry_days,
+                settings,
+                "OBJECT_EXPIRY_DAYS: the local server sweeps hourly",
+                "set OBJECT_EXPIRY_DAYS",
+            ),
+            Check("storage:cors", "ok", f"the local object endpoints answer CORS for {origins}"),
+            Check("storage:clock", "ok", "local URLs are signed and checked on this machine's clock"),
+        ]
 
     # -- the layout --------------------------------------------------------------------------------------
     def _make_dir(self, folder: Path) -> None:

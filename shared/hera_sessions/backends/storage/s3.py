@@ -28,6 +28,7 @@ import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
@@ -40,7 +41,7 @@ from hera_sessions.core.errors import (
     NotFoundError,
     StorageUnavailableError,
 )
-from hera_sessions.core.models import ObjectInfo, UploadPart, UploadTicket
+from hera_sessions.core.models import Check, ObjectInfo, UploadPart, UploadTicket
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -417,6 +418,119 @@ class S3Storage(Storage):
         """List one key under ``sessions/`` (the IAM policy allows ListBucket only with that prefix: no HeadBucket)."""
         with s3_errors("list the bucket"):
             self.client.list_objects_v2(Bucket=self.bucket, Prefix="sessions/", MaxKeys=1)
+
+    # -- hera-sessions doctor ------------------------------------------------------------------------------
+    def diagnose(self, settings: Settings) -> list[Check]:
+        """What the SAM template sets up on the bucket: CORS, the lifecycle rule, the TLS-only policy; the
+        caller's identity (the seed's ``aws sts get-caller-identity``) and the clock against S3's."""
+        from hera_sessions.backends.storage.diagnosis import clock_check
+
+        reachable = self.reachable(f"s3://{self.bucket} ({self.region})")
+        if reachable.status == "fail":  # who is asking often says why (no credentials, another account)
+            return [reachable, self._identity()]
+        checks = [reachable]
+        for check, what, operation, missing, judge in (
+            ("storage:cors", "CORS rules", "get_bucket_cors", "NoSuchCORSConfiguration", self._cors),
+            ("storage:lifecycle", "lifecycle", "get_bucket_lifecycle_configuration", "NoSuchLifecycleConfiguration",
+             self._lifecycle),
+            ("storage:tls", "bucket policy", "get_bucket_policy", "NoSuchBucketPolicy", self._tls_only),
+        ):  # fmt: skip
+            checks.append(self._judge_config(check, what, operation, missing, partial(judge, settings=settings)))
+        checks.append(self._identity())
+        checks.append(clock_check(self.endpoint or f"https://s3.{self.region}.amazonaws.com"))
+        return checks
+
+    def _judge_config(self, check: str, what: str, operation: str, missing: str, judge: Any) -> Check:
+        """Read one bucket configuration (None when the bucket has none) and judge it."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from hera_sessions.backends.storage.diagnosis import unreadable
+
+        try:
+            answer = getattr(self.client, operation)(Bucket=self.bucket)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code != missing:
+                return unreadable(
+                    check,
+                    f"bucket's {what}",
+                    code,
+                    f"the functions' role may not ({operation}); run doctor with a role that may, or "
+                    f"`aws s3api {operation.replace('_', '-')} --bucket {self.bucket}`",
+                )
+            answer = None
+        except BotoCoreError as exc:
+            return unreadable(check, f"bucket's {what}", exc.__class__.__name__, "")
+        result: Check = judge(answer)
+        return result
+
+    def _cors(self, answer: dict[str, Any] | None, settings: Settings) -> Check:
+        from hera_sessions.backends.storage.diagnosis import CorsRule, cors_check
+        from hera_sessions.http.cors import STORAGE_METHODS
+
+        rules = [
+            CorsRule(
+                frozenset(r.get("AllowedOrigins", [])),
+                frozenset(m.upper() for m in r.get("AllowedMethods", [])),
+                frozenset(h.lower() for h in r.get("ExposeHeaders", [])),
+            )
+            for r in (answer or {}).get("CORSRules", [])
+        ]
+        fix = (
+            "deploy the template's CORS rules (AllowedOrigins), or `python -m hera_sessions.http.cors s3 > cors.json "
+            f"&& aws s3api put-bucket-cors --bucket {self.bucket} --cors-configuration file://cors.json`"
+        )
+        return cors_check(rules, settings, STORAGE_METHODS, fix)
+
+    def _lifecycle(self, answer: dict[str, Any] | None, settings: Settings) -> Check:
+        from hera_sessions.backends.storage.diagnosis import lifecycle_check
+
+        days = None
+        for rule in (answer or {}).get("Rules", []):
+            filters = rule.get("Filter", {})
+            prefix = rule.get("Prefix", filters.get("Prefix", filters.get("And", {}).get("Prefix", "")))
+            expiry = rule.get("Expiration", {}).get("Days")
+            if rule.get("Status") == "Enabled" and expiry and "sessions/".startswith(prefix):
+                days = int(expiry) if days is None else min(days, int(expiry))
+        fix = (
+            "deploy the template's lifecycle rule (ObjectExpiryDays), or `aws s3api "
+            f"put-bucket-lifecycle-configuration --bucket {self.bucket}` with an expiry on prefix sessions/"
+        )
+        return lifecycle_check(days, settings, f"s3://{self.bucket}", fix)
+
+    def _tls_only(self, answer: dict[str, Any] | None, settings: Settings) -> Check:
+        import json
+
+        statements = json.loads(answer["Policy"]).get("Statement", []) if answer else []
+        for statement in statements if isinstance(statements, list) else [statements]:
+            secure = statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
+            if statement.get("Effect") == "Deny" and str(secure).lower() == "false":
+                return Check("storage:tls", "ok", "the bucket policy denies requests without TLS (aws:SecureTransport)")
+        return Check(
+            "storage:tls",
+            "warn",
+            "no bucket policy statement denies requests without TLS (aws:SecureTransport false)",
+            "deploy the template's SessionBucketPolicy (DenyInsecureTransport), or add that Deny statement with "
+            f"`aws s3api put-bucket-policy --bucket {self.bucket}`",
+        )
+
+    def _identity(self) -> Check:
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        try:
+            sts = _boto_session().client("sts", region_name=self.region, endpoint_url=self.endpoint)
+            who = sts.get_caller_identity()
+        except NoCredentialsError:
+            return Check(
+                "storage:identity",
+                "fail",
+                "no AWS credentials found",
+                "inside Lambda the function's role is used; elsewhere set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+                "AWS_SECRET_ACCESS_KEY",
+            )
+        except (BotoCoreError, ClientError) as exc:
+            return Check("storage:identity", "warn", f"sts get-caller-identity failed: {exc}", "")
+        return Check("storage:identity", "ok", f"{who['Arn']} (account {who['Account']})")
 
 
 def from_settings(settings: Settings) -> S3Storage:
