@@ -6,6 +6,7 @@ hera-sessions check                 validate the settings and reach storage and 
 hera-sessions doctor [--json]       every check of docs/doctor.md, each ok / warn / fail with what to do
 hera-sessions inspect ID [--json]   one session's files, documents, TTLs and erase marker
 hera-sessions outbox replay         put local storage events that failed back into the queue
+hera-sessions cost [--json]         a month of the serverless stack, priced, beside the container version
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from hera_sessions.core.errors import HeraError
 
@@ -31,7 +33,21 @@ def main(argv: list[str] | None = None) -> int:
         if name == "inspect":
             command.add_argument("session_id", metavar="SESSION_ID")
         command.add_argument("--json", action="store_true", help="machine-readable output")
+    cost = sub.add_parser("cost", help="estimate a month of the serverless stack from template.yaml / gcp/deploy.sh")
+    cost.add_argument("--users", type=_count, default=1000, help="active users a month (1000)")
+    cost.add_argument("--mb-per-session", type=_amount, default=1.5, help="photos and documents a session holds (1.5)")
+    cost.add_argument("--cloud", choices=["aws", "gcp"], default="aws")
+    cost.add_argument(
+        "--config-env",
+        default="staging",
+        help="AWS: the samconfig.toml environment whose parameters to price (staging; 'none': the template's defaults)",
+    )
+    cost.add_argument("--template", type=Path, help="AWS: the SAM template (the repository's template.yaml)")
+    cost.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
+
+    if args.command == "cost":
+        return _cost(args)
 
     if args.command == "serve":
         from hera_sessions.runtimes.local.server import serve
@@ -77,6 +93,39 @@ def main(argv: list[str] | None = None) -> int:
     except HeraError as exc:
         print(f"hera-sessions: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
+def _amount(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from hera_sessions.cost import CostInputError, Usage, estimate
+
+    try:
+        result = estimate(
+            args.cloud,
+            Usage(users=args.users, mb_per_session=args.mb_per_session),
+            template=args.template,
+            config_env=None if args.config_env == "none" else args.config_env,
+        )
+    except CostInputError as exc:
+        print(f"hera-sessions: cost: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_json(), indent=2) if args.json else result.render())
     return 0
 
 
