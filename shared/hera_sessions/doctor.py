@@ -1,6 +1,6 @@
 """``hera-sessions doctor`` and ``hera-sessions inspect``: the operator's two looks at a deployment.
 
-``doctor`` is the seed deployment guide's troubleshooting (``redis-cli ping``, ``info memory``, ``aws sts
+``doctor`` is the container version's deployment guide's troubleshooting (``redis-cli ping``, ``info memory``, ``aws sts
 get-caller-identity``, ``aws s3 ls``) as one command: the settings, the secrets, then each backend's own lines
 (:meth:`MetadataStore.diagnose`, :meth:`Storage.diagnose`), each ``ok`` / ``warn`` / ``fail`` with what to do.
 It exits 1 when a line fails. ``check`` stays the quick probe ``/health`` makes; ``doctor`` says why.

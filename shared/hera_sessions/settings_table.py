@@ -1,8 +1,9 @@
 """Every setting the service reads, declared once: name, field, parser, default, owner, meaning.
 
-:func:`hera_sessions.config.load` is driven by :data:`SETTINGS`; the README's settings table is rendered from it
-(:func:`readme_table`, run ``python -m hera_sessions.settings_table``) and a test checks it, the ``Settings``
-dataclass and ``template.yaml`` against it. Imported on every cold start: data and small parsers only.
+:func:`hera_sessions.config.load` is driven by :data:`SETTINGS`; the settings table of ``docs/settings.md`` and the
+README's table of the main settings are rendered from it (:func:`markdown_table`, run
+``python -m hera_sessions.settings_table``) and a test checks them, the ``Settings`` dataclass and ``template.yaml``
+against it. Imported on every cold start: data and small parsers only.
 
 ``default`` is spelt as the environment would spell it (``None``: unset); the dataclass holds the typed default.
 ``owner`` is the part that reads it: ``core``, ``local`` (the local server and disk), ``redis``, ``s3``, ``gcs``,
@@ -12,7 +13,7 @@ without it (``cloud``: ``STORAGE_MODE=cloud``; or an owner, while that part is i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -125,7 +126,7 @@ class Setting(NamedTuple):
     required_by: Part | None = None
     fallbacks: tuple[str, ...] = ()  # read, in order, when ``env`` is unset
     or_else: str | None = None  # another setting that satisfies ``required_by`` instead of this one
-    shown_default: str | None = None  # the README's wording when the default is not a plain value
+    shown_default: str | None = None  # the table's wording when the default is not a plain value
 
 
 _STR = Text()
@@ -181,7 +182,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SESSION_MAX_BYTES", "session_max_bytes", Whole(), str(200 * MiB), "core", "bytes per session"),
     Setting("META_MAX_BYTES", "meta_max_bytes", Whole(), str(MiB), "core", "the largest JSON document"),
     Setting("ERASE_MARKER_TTL", "erase_marker_ttl", _TTL, str(8 * DAY), "core",
-            "how long an erased session stays erased (see below)"),
+            "how long an erased session stays erased: a late upload or storage event finds it and leaves nothing"),
     Setting("OBJECT_EXPIRY_DAYS", "object_expiry_days", Whole(), "7", "local",
             "local mode: the lifecycle sweep deletes objects older than this (the buckets' lifecycle rule in the "
             "cloud)"),
@@ -217,7 +218,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 
 def shown_default(setting: Setting) -> str:
-    """The README's wording of a default: the value, with its size in MiB or days where that helps."""
+    """The table's wording of a default: the value, with its size in MiB or days where that helps."""
     if setting.shown_default is not None:
         return setting.shown_default
     if setting.default is None:
@@ -231,14 +232,17 @@ def shown_default(setting: Setting) -> str:
     return shown
 
 
-def readme_table() -> str:
-    """The README's settings table (name | default | meaning), one row per setting."""
+def markdown_table(names: Collection[str] | None = None) -> str:
+    """The settings table (name | default | meaning): a row per setting, or per setting ``names`` holds (the README
+    shows the main ones), in the order of :data:`SETTINGS`."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for s in SETTINGS:
+        if names is not None and s.env not in names:
+            continue
         name = ", else ".join(f"`{env}`" for env in (s.env, *s.fallbacks))
         rows.append(f"| {name} | {shown_default(s)} | {s.meaning} |")
     return "\n".join(rows) + "\n"
 
 
 if __name__ == "__main__":
-    print(readme_table(), end="")
+    print(markdown_table(), end="")

@@ -1,21 +1,19 @@
-"""The README's Layout section and the tree agree: every package and top-level module of the layer is named there."""
+"""docs/layout.md and the tree agree: every package and top-level module of the layer is named there."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.markdown import DOCS, ROOT
+
 PACKAGE = ROOT / "shared" / "hera_sessions"
 
 
 def layout_block() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
-    return section.split("```", 2)[1]
+    return (DOCS / "layout.md").read_text().split("```", 2)[1]
 
 
-def test_every_folder_of_the_layer_is_in_the_readme_layout() -> None:
+def test_every_folder_of_the_layer_is_in_the_layout() -> None:
     block = layout_block()
     folders = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("__init__.py"))
     for init in folders:
@@ -23,17 +21,17 @@ def test_every_folder_of_the_layer_is_in_the_readme_layout() -> None:
         if not folder:
             continue
         leaf = folder.rsplit("/", 1)[-1]
-        assert re.search(rf"(^|[\s/]){re.escape(leaf)}/", block, re.M), f"{folder}/ is not in the README's Layout"
+        assert re.search(rf"(^|[\s/]){re.escape(leaf)}/", block, re.M), f"{folder}/ is not in docs/layout.md"
 
 
-def test_every_top_level_module_of_the_layer_is_in_the_readme_layout() -> None:
+def test_every_top_level_module_of_the_layer_is_in_the_layout() -> None:
     block = layout_block()
     for module in sorted(PACKAGE.glob("*.py")):
         if module.name != "__init__.py":
-            assert module.name in block, f"{module.name} is not in the README's Layout"
+            assert module.name in block, f"{module.name} is not in docs/layout.md"
 
 
-def test_the_readme_layout_names_nothing_that_is_gone() -> None:
+def test_the_layout_names_nothing_that_is_gone() -> None:
     block = layout_block()
     for name in re.findall(r"\b([a-z_0-9]+\.py)\b", block):
-        assert list(ROOT.rglob(name)), f"the README's Layout names {name}, which does not exist"
+        assert list(ROOT.rglob(name)), f"docs/layout.md names {name}, which does not exist"

@@ -1,4 +1,5 @@
-"""The settings table is the one declaration: the dataclass, the README and template.yaml agree with it."""
+"""The settings table is the one declaration: the dataclass, docs/settings.md, the README and template.yaml agree
+with it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 from cfnlint.decode import cfn_yaml
 
 from hera_sessions import config
-from hera_sessions.settings_table import SETTINGS, Setting, readme_table
+from hera_sessions.settings_table import SETTINGS, Setting, markdown_table
 from tests.conftest import ROOT
+from tests.markdown import DOCS, README, section, table, table_lines
 
 # The parts a Lambda function of template.yaml runs: the core, Redis metadata, S3 storage, CloudFront.
 LAMBDA_PARTS = {"core", "redis", "s3", "cdn"}
@@ -56,11 +58,18 @@ def test_a_blank_value_means_unset_for_every_setting() -> None:
         assert config.load(environ={s.env: blank for s in SETTINGS}) == config.load(environ={})
 
 
-def test_the_readme_lists_exactly_the_tables_settings() -> None:
-    lines = (ROOT / "README.md").read_text().splitlines()
-    start = lines.index("| variable | default | meaning |")
-    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
-    assert "\n".join(lines[start:end]) + "\n" == readme_table()
+HEADER = "| variable | default | meaning |"
+
+
+def test_docs_settings_lists_exactly_the_tables_settings() -> None:
+    assert table_lines((DOCS / "settings.md").read_text(), HEADER) == markdown_table()
+
+
+def test_the_readme_shows_main_settings_as_the_table_renders_them() -> None:
+    configuration = section(README.read_text(), "Configuration")
+    shown = [row[0].split("`")[1] for row in table(configuration, HEADER)]
+    assert shown, "the README shows no settings"
+    assert table_lines(configuration, HEADER) == markdown_table(shown)  # also: each is a setting, in table order
 
 
 def _lambda_environment(template: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Names in one place: session ids, file paths, object keys and Redis keys.
 
-Object keys follow the seed's layout, ``sessions/{session_id}/{path}``; every key is built by
+Object keys are ``sessions/{session_id}/{path}``; every key is built by
 :func:`object_key`, which only accepts a validated session id and path, so no key escapes its session.
 """
 

@@ -1,4 +1,4 @@
-"""Redis's lines of ``hera-sessions doctor``: the seed's troubleshooting (``redis-cli ping``, ``info memory``,
+"""Redis's lines of ``hera-sessions doctor``: the container version's troubleshooting steps (``redis-cli ping``, ``info memory``,
 ``maxmemory-policy``) and what the session rules need (Redis 7, as deployed and tested; the scripts load).
 
 INFO is read from every primary of a Cluster (``INFO`` alone asks one node) and the worst node is reported.
@@ -23,8 +23,8 @@ WARN_RATIO, FAIL_RATIO = 0.80, 0.95
 EVICTION_FIX = (
     "set maxmemory-policy to noeviction: ElastiCache, in the cluster's parameter group (the SAM template's "
     "RedisParameterGroup does); Memorystore, `gcloud redis instances update NAME --region R --update-redis-config "
-    "maxmemory-policy=noeviction`; Azure Cache, `az redis update -n NAME -g RG --set "
-    "redisConfiguration.maxmemory-policy=noeviction`; your own Redis, `CONFIG SET maxmemory-policy noeviction` "
+    "maxmemory-policy=noeviction`; Azure Managed Redis, `az redisenterprise database update --cluster-name NAME "
+    "-g RG --eviction-policy NoEviction`; your own Redis, `CONFIG SET maxmemory-policy noeviction` "
     "and the same line in redis.conf"
 )
 
