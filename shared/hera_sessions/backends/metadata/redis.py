@@ -13,6 +13,7 @@ A batch of storage events is one script call per session, all pipelined in a sin
 from __future__ import annotations
 
 import contextlib
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -155,8 +156,6 @@ class RedisMetadataStore(MetadataStore):
         return SessionInfo(session_id, now, now + ttl)
 
     def get_session(self, session_id: str) -> SessionInfo | None:
-        import time
-
         sess, _, erased = self._keys(session_id)
 
         def run() -> list[Any]:
@@ -222,7 +221,7 @@ class RedisMetadataStore(MetadataStore):
 
     def release_upload(self, session_id: str, path: str) -> None:
         with contextlib.suppress(NotFoundError, GoneError):
-            self._write_op(session_id, 0, "release", "t:" + path)
+            self._write_op(session_id, 0, "release", path, str(int(time.time())).encode())
 
     def reservations(self, session_id: str) -> list[Reservation]:
         return reservations_from_fields(self._fields(session_id))
@@ -252,7 +251,7 @@ class RedisMetadataStore(MetadataStore):
         return record_from_field(path, raw) if raw else None
 
     def forget_file(self, session_id: str, path: str, now: float, ttl: int) -> FileRecord | None:
-        previous = self._write_op(session_id, ttl, "forget", "f:" + path, str(int(now)).encode())
+        previous = self._write_op(session_id, ttl, "forget", path, str(int(now)).encode())
         return record_from_field(path, previous.decode()) if previous else None
 
     def replace_files(self, session_id: str, records: list[FileRecord], now: float, ttl: int) -> None:
@@ -277,8 +276,8 @@ class RedisMetadataStore(MetadataStore):
             for session_id, indexes in by_session.items():
                 # execute_command, not pipe.evalsha: redis-py blocks that method in cluster pipelines,
                 # though every key of one call shares a slot (the session id is the hash tag).
-                wire = (events[i].to_wire() for i in indexes)
-                pipe.execute_command("EVALSHA", self._apply.sha, 3, *self._keys(session_id), *head, *wire)
+                wire = dumps([events[i].wire() for i in indexes])
+                pipe.execute_command("EVALSHA", self._apply.sha, 3, *self._keys(session_id), *head, wire)
             try:
                 return pipe.execute()
             except NoScriptError:  # a new or restarted node: load the script everywhere, then once more

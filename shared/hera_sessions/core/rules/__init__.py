@@ -33,7 +33,6 @@ A script that finds the session erased or gone answers ``{"erased"}`` or ``{"mis
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -45,7 +44,7 @@ from hera_sessions.core.models import EventKind
 SCRIPTS: dict[str, tuple[str, ...]] = {
     "reserve": ("prelude", "state", "reserve"),
     "apply": ("prelude", "state", "apply"),
-    "write": ("prelude", "write"),
+    "write": ("prelude", "state", "write"),
     "replace_files": ("prelude", "replace_files"),
 }
 
@@ -93,8 +92,8 @@ class CheckedEvent:
     height: int | None = None
     location: str | None = None  # "none", "stripped" or "kept"
 
-    def to_wire(self) -> str:
-        """Compact JSON for ``apply.lua`` (absent values are left out: Lua has no null)."""
+    def wire(self) -> dict[str, Any]:
+        """The event as ``apply.lua`` reads it, once JSON (absent values are left out: Lua has no null)."""
         wire: dict[str, Any] = {"k": "c" if self.kind is EventKind.CREATED else "r", "p": self.path}
         for name, value in (
             ("q", self.sequencer),
@@ -110,4 +109,4 @@ class CheckedEvent:
         ):
             if value is not None:
                 wire[name] = value
-        return json.dumps(wire, separators=(",", ":"))
+        return wire
