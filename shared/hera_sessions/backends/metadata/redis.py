@@ -46,6 +46,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+_OUTCOMES = {outcome.value: outcome for outcome in Outcome}
+#: The most events of one session in one script call: the script reads and writes their fields in one command
+#: each, and Lua's unpack() takes a few thousand values at most.
+APPLY_MAX_EVENTS = 1000
+
 #: Documents smaller than this are stored as they are (compression would not pay for its header).
 COMPRESS_FROM = 200
 _RAW, _ZLIB = b"j", b"z"
@@ -263,20 +268,27 @@ class RedisMetadataStore(MetadataStore):
     def apply_events(
         self, events: Iterable[CheckedEvent], limits: Limits, now: float, ttl: int
     ) -> list[tuple[Outcome, str]]:
+        import orjson  # the event path only: the API's cold start does without it
         from redis.exceptions import NoScriptError
 
         events = list(events)
         by_session: dict[str, list[int]] = defaultdict(list)
         for index, event in enumerate(events):
             by_session[event.session_id].append(index)
+        # one call per session, in order (a session of very many events: a few calls, one after the other)
+        calls = [
+            (session_id, indexes[start : start + APPLY_MAX_EVENTS])
+            for session_id, indexes in by_session.items()
+            for start in range(0, len(indexes), APPLY_MAX_EVENTS)
+        ]
         head = [int(now), ttl, limits.max_files, limits.max_bytes, limits.upload_max]
 
         def run(reload: bool = True) -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
-            for session_id, indexes in by_session.items():
+            for session_id, indexes in calls:
                 # execute_command, not pipe.evalsha: redis-py blocks that method in cluster pipelines,
                 # though every key of one call shares a slot (the session id is the hash tag).
-                wire = dumps([events[i].wire() for i in indexes])
+                wire = orjson.dumps([events[i].wire() for i in indexes])
                 pipe.execute_command("EVALSHA", self._apply.sha, 3, *self._keys(session_id), *head, wire)
             try:
                 return pipe.execute()
@@ -287,10 +299,10 @@ class RedisMetadataStore(MetadataStore):
                 return run(reload=False)
 
         results: list[tuple[Outcome, str]] = [(Outcome.SKIPPED, "")] * len(events)
-        for indexes, answers in zip(by_session.values(), self._call(run), strict=True):
-            for index, answer in zip(indexes, answers, strict=True):
-                outcome, _, reason = answer.decode().partition("|")
-                results[index] = (Outcome(outcome), reason)
+        for (_, indexes), answers in zip(calls, self._call(run), strict=True):
+            for index, answer in zip(indexes, orjson.loads(answers), strict=True):
+                outcome, _, reason = answer.partition("|")
+                results[index] = (_OUTCOMES[outcome], reason)
         return results
 
     # -- documents ---------------------------------------------------------------------------------------

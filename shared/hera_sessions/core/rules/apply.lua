@@ -1,4 +1,5 @@
--- ARGV: now, ttl, max_files, max_bytes, upload_max, the events (one JSON array) → one 'outcome|reason' each
+-- ARGV: now, ttl, max_files, max_bytes, upload_max, the events (one JSON array)
+-- → one JSON array of 'outcome|reason', one for each event
 local events = cjson.decode(ARGV[6])
 local n = #events
 local out = {}
@@ -6,7 +7,7 @@ local closed = gate()
 if closed then
   local outcome = closed == 'erased' and 'erased|the session was erased' or 'unknown_session|no live session'
   for i = 1, n do out[i] = outcome end
-  return out
+  return cjson.encode(out)
 end
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local max_files, max_bytes, upload_max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -99,5 +100,5 @@ end
 
 for i = 1, n do out[i] = apply(events[i]) end
 if changed then touch(ttl) end
-save()  -- the counters, when they changed (a recount too)
-return out
+flush()
+return cjson.encode(out)

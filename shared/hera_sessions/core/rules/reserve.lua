@@ -5,7 +5,7 @@ if closed then return {closed} end
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local path, ticket, keep = ARGV[5], ARGV[6], tonumber(ARGV[7])
 load(now, {path})
-local function refuse(answer) save(); return answer end  -- a recount is kept even when the ticket is refused
+local function refuse(answer) flush(); return answer end  -- a recount is kept even when the ticket is refused
 local wanted = cjson.decode(ticket)
 -- no silent overwrite: a ticket that did not ask to overwrite (o = 1) is refused where a live record is, or
 -- where a live ticket for another file is (another size, type, MD5 or name; the same file again is a retry)
@@ -19,13 +19,12 @@ if wanted.o ~= 1 then
 end
 local why = quota(path, wanted.s, tonumber(ARGV[3]), tonumber(ARGV[4]))
 if why then return refuse({'quota', why}) end
-put_ticket(path, wanted, ticket)
 
 -- drop expired tickets (they hold nothing) and prune the oldest tombstones beyond `keep` (oldest written first,
--- then by name, bytewise: no strcoll); both need the whole hash, so they wait until the counters say so
+-- then by name, bytewise: no strcoll); both need the whole hash, so they wait until the counters call for them
 if c.e == 1 or c.d > keep then
   recount()
-  for _, name in ipairs(expired) do redis.call('HDEL', sess, name) end
+  drop(expired)
   c.e = 0
   local function bytes_less(a, b)
     for i = 1, math.min(#a, #b) do
@@ -39,10 +38,13 @@ if c.e == 1 or c.d > keep then
       if a.w ~= b.w then return a.w < b.w end
       return bytes_less(a.name, b.name)
     end)
-    for i = 1, #stones - keep do redis.call('HDEL', sess, stones[i].name) end
+    local pruned = {}
+    for i = 1, #stones - keep do pruned[i] = stones[i].name end
+    drop(pruned)
     c.d = keep
   end
 end
-save()
+put_ticket(path, wanted, ticket)
+flush()
 touch(ttl)
 return {'ok'}

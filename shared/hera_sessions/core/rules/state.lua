@@ -13,15 +13,17 @@ local function later(a, b)
   return 0
 end
 
--- What a script costs is what it touches: it reads the records and tickets of the paths it is given (HMGET), and
--- the session's counters from the field '#' (core/rules/__init__.py describes them), and keeps both up to date as
--- it writes. The counters are a cache of one pass over the hash: that pass runs again (recount) when they are
--- absent, when the hash no longer has the field count the last script left (another writer: the scripts of a
--- release without counters, during a deploy), when a ticket they count as live has expired, and when they are
--- older than RECOUNT_AFTER seconds (so whatever a writer without counters changed in place heals by then).
+-- What a script costs is what it touches: it reads the records and tickets of the paths it is given and the
+-- session's counters (the field '#', described in core/rules/__init__.py) in one HMGET, keeps both up to date
+-- as it decides, and writes what changed in one HSET (and one HDEL) at the end (flush). The counters are a cache
+-- of one pass over the hash: that pass runs again (recount) when they are absent, when the hash no longer has
+-- the field count the last script left (another writer: the scripts of a release without counters, during a
+-- deploy), when a ticket they count as live has expired, and when they are RECOUNT_AFTER seconds old (so that
+-- whatever a writer without counters changed in place is counted again by then).
 local RECOUNT_AFTER = 300
 local rec, tick = {}, {}  -- the touched paths' record and ticket (false: none)
-local c, had, dirty, clock = nil, false, false, 0  -- dirty: the counters changed since they were read
+local c, clock, dirty = nil, 0, false  -- dirty: the counters changed since they were read
+local existed, sets, dels = {}, {}, {}  -- field → it existed when read; field → its new value; field → deleted
 local expired, stones = {}, {}  -- what the last recount found: tickets past their expiry, tombstones
 
 -- What a path holds against the quota: its live ticket's size, else its live record's; nil for nothing.
@@ -39,9 +41,8 @@ local function recount()
     if kind == 'f:' then recs[path] = cjson.decode(flat[i + 1])
     elseif kind == 't:' then ticks[path] = cjson.decode(flat[i + 1]) end
   end
-  c = {v = 1, f = 0, b = 0, d = 0, x = 0, e = 0, k = clock, r = clock}
-  dirty = true
-  expired, stones = {}, {}
+  c = {v = 1, f = 0, b = 0, d = 0, x = 0, e = 0, r = clock}
+  dirty, expired, stones = true, {}, {}
   local function add(path)
     local size = holding(recs[path], ticks[path])
     if size then c.f = c.f + 1; c.b = c.b + size end
@@ -62,35 +63,22 @@ local function recount()
   if #expired > 0 then c.e = 1 end
 end
 
--- The counters (recounted when they cannot be trusted), then the record and ticket of each of `paths`.
+-- The counters (recounted when they cannot be trusted) and the record and ticket of each of `paths`.
 local function load(now, paths)
-  local raw = redis.call('HGET', sess, '#')
-  had = raw and true or false
-  c = raw and cjson.decode(raw) or nil
-  clock = now
+  local names = {'#'}
+  for i, path in ipairs(paths) do names[2 * i] = 'f:' .. path; names[2 * i + 1] = 't:' .. path end
+  local values = redis.call('HMGET', sess, unpack(names))
+  for i, name in ipairs(names) do existed[name] = values[i] and true or false end
+  c, clock = values[1] and cjson.decode(values[1]) or nil, now
   if c and c.k > clock then clock = c.k end  -- callers' clocks differ: a ticket, once expired, stays so
-  if not c or c.v ~= 1 or c.n ~= redis.call('HLEN', sess) or (c.x > 0 and clock >= c.x)
-      or clock - c.r >= RECOUNT_AFTER then
+  if not c or c.v ~= 1 or c.n ~= fields or (c.x > 0 and clock >= c.x) or clock - c.r >= RECOUNT_AFTER then
     recount()
   end
-  if #paths == 0 then return end
-  local names = {}
-  for i, path in ipairs(paths) do names[2 * i - 1] = 'f:' .. path; names[2 * i] = 't:' .. path end
-  local values = redis.call('HMGET', sess, unpack(names))
   for i, path in ipairs(paths) do
-    local r, t = values[2 * i - 1], values[2 * i]
+    local r, t = values[2 * i], values[2 * i + 1]
     rec[path] = r and cjson.decode(r) or false
     tick[path] = t and cjson.decode(t) or false
   end
-end
-
--- The counters after what a script wrote, with the field count it leaves (the mark another writer changes).
-local function save()
-  if not dirty then return end
-  c.k = clock
-  c.n = redis.call('HLEN', sess) + (had and 0 or 1)
-  redis.call('HSET', sess, '#', cjson.encode(c))
-  had, dirty = true, false
 end
 
 local function count(before, after)
@@ -99,31 +87,61 @@ local function count(before, after)
   if after then c.f = c.f + 1; c.b = c.b + after end
 end
 
--- Write a touched path's record (a table, or nil to delete it), keeping the counters right.
+local function set(name, value)
+  if value then sets[name], dels[name] = value, nil else sets[name], dels[name] = nil, true end
+end
+
+-- Delete fields a recount found (expired tickets, old tombstones) at once, keeping the field count.
+local function drop(names)
+  if #names == 0 then return end
+  fields = fields - redis.call('HDEL', sess, unpack(names))
+  for _, name in ipairs(names) do
+    existed[name] = false
+    local kind, path = string.sub(name, 1, 2), string.sub(name, 3)
+    if kind == 'f:' and rec[path] then rec[path] = false elseif kind == 't:' and tick[path] then tick[path] = false end
+  end
+end
+
+-- A touched path's record becomes `r` (a table, or nil: none); the counters follow.
 local function put_record(path, r, encoded)
   local old, t = rec[path], tick[path]
   count(holding(old, t), holding(r, t))
   c.d = c.d + (r and r.d and 1 or 0) - (old and old.d and 1 or 0)
-  if r then redis.call('HSET', sess, 'f:' .. path, encoded or cjson.encode(r))
-  else redis.call('HDEL', sess, 'f:' .. path) end
+  set('f:' .. path, r and (encoded or cjson.encode(r)))
   rec[path] = r or false
 end
 
--- Write a touched path's ticket (a table and its JSON, or nil to delete it), keeping the counters right.
+-- A touched path's ticket becomes `t` (a table and its JSON, or nil: none); the counters follow.
 local function put_ticket(path, t, encoded)
   local r = rec[path]
   count(holding(r, tick[path]), holding(r, t))
-  if t then
-    redis.call('HSET', sess, 't:' .. path, encoded)
-    if t.x > clock then
-      if c.x == 0 or t.x < c.x then c.x = t.x end
-    else
-      c.e = 1
-    end
-  else
-    redis.call('HDEL', sess, 't:' .. path)
+  if t and t.x > clock then
+    if c.x == 0 or t.x < c.x then c.x = t.x end
+  elseif t then
+    c.e = 1
   end
+  set('t:' .. path, t and encoded)
   tick[path] = t or false
+end
+
+-- Write what changed, and the counters with the field count the hash will have: one HSET, one HDEL.
+local function flush()
+  local args, gone = {}, {}
+  for name, value in pairs(sets) do
+    args[#args + 1] = name; args[#args + 1] = value
+    if not existed[name] then fields = fields + 1 end
+  end
+  for name in pairs(dels) do
+    gone[#gone + 1] = name
+    if existed[name] then fields = fields - 1 end
+  end
+  if dirty then
+    if not existed['#'] then fields = fields + 1 end
+    c.k, c.n = clock, fields
+    args[#args + 1] = '#'; args[#args + 1] = cjson.encode(c)
+  end
+  if #args > 0 then redis.call('HSET', sess, unpack(args)) end
+  if #gone > 0 then redis.call('HDEL', sess, unpack(gone)) end
 end
 
 local function quota(path, size, max_files, max_bytes)

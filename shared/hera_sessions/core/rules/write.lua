@@ -23,6 +23,6 @@ elseif op == 'release' then
   previous = redis.call('HGET', sess, 't:' .. name)
   if previous then put_ticket(name, nil) end
 end
-if op == 'forget' or op == 'release' then save() end
+if op == 'forget' or op == 'release' then flush() end
 if op ~= 'release' then touch(ttl) end
 return {'ok', previous}
