@@ -428,7 +428,7 @@ class SessionService:
             )
             for (index, _), (outcome, reason) in zip(checked, outcomes, strict=True):
                 results[index] = EventResult(events[index], outcome, reason)
-        done = cast(list[EventResult], results)
+        done = cast("list[EventResult]", results)
         for result in done:
             if result.outcome in _RECORDED:
                 continue
