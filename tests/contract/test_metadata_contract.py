@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hera_sessions.backends.metadata.base import MetadataStore
+from hera_sessions.backends.metadata.base import MetadataStore, record_to_field
 from hera_sessions.backends.metadata.embedded import open_embedded
 from hera_sessions.backends.metadata.redis import RedisMetadataStore
 from hera_sessions.core import rules
@@ -20,6 +24,10 @@ from hera_sessions.core.rules import CheckedEvent, Limits
 
 LIMITS = Limits(max_files=3, max_bytes=1000, upload_max=500)
 TTL = 3600
+#: The scripts of the release before the session counters (as deployed), run beside the new ones.
+BEFORE_COUNTERS = Path(__file__).with_name("rules_before_counters")
+#: core/rules/state.lua's RECOUNT_AFTER: counters older than this are recounted.
+RECOUNT_AFTER = 300
 
 
 def created(sid: str, path: str, seq: str | None, size: int = 100, **kw: object) -> CheckedEvent:
@@ -401,6 +409,132 @@ class MetadataContract:
             events = [CheckedEvent(**{**_fields(history[i]), "session_id": sid}) for i in order]
             self.apply(store, *events, *events[:2])  # with duplicates
             assert [r.size for r in store.list_files(sid)] == [5], order
+
+    # -- the counters (held files and bytes, tombstones) and the scripts of the release before them ---------
+    def hash_of(self, store: MetadataStore, sid: str) -> dict[str, Any]:
+        assert isinstance(store, RedisMetadataStore)
+        flat = store.client.hgetall(f"session:{{{sid}}}")
+        return {k.decode(): json.loads(v) for k, v in flat.items() if k != b"@c"}
+
+    def assert_counters_right(self, store: MetadataStore, sid: str) -> None:
+        """The counters the last script left are what one pass over the hash finds (at their clock)."""
+        fields = self.hash_of(store, sid)
+        counters = fields.pop("#")
+        recs = {k[2:]: v for k, v in fields.items() if k.startswith("f:")}
+        ticks = {k[2:]: v for k, v in fields.items() if k.startswith("t:")}
+        held = []
+        for path in recs.keys() | ticks.keys():
+            r, t = recs.get(path), ticks.get(path)
+            if t and t["x"] > counters["k"]:
+                held.append(t["s"])
+            elif r and not r.get("d"):
+                held.append(r["s"])
+        tombstones = sum(1 for r in recs.values() if r.get("d"))
+        assert (counters["f"], counters["b"], counters["d"]) == (len(held), sum(held), tombstones), fields
+
+    def before_counters(self, store: MetadataStore, name: str) -> Any:
+        """One script of the release before the counters, ready to run on the store's server."""
+        assert isinstance(store, RedisMetadataStore)
+        parts = {"apply": ("prelude", "state", "apply"), "reserve": ("prelude", "state", "reserve")}
+        text = "\n".join((BEFORE_COUNTERS / f"{part}.lua").read_text() for part in parts.get(name, ("prelude", name)))
+        return store.client.register_script(text)
+
+    def old_apply(self, store: MetadataStore, sid: str, now: float, *events: dict[str, Any]) -> list[str]:
+        """The old apply.lua: one JSON argument per event."""
+        head = [int(now), TTL, LIMITS.max_files, LIMITS.max_bytes, LIMITS.upload_max]
+        wire = [json.dumps(e) for e in events]
+        answers = self.before_counters(store, "apply")(keys=RedisMetadataStore._keys(sid), args=[*head, *wire])
+        return [a.decode().partition("|")[0] for a in answers]
+
+    def old_reserve(self, store: MetadataStore, sid: str, now: float, path: str, size: int) -> list[bytes]:
+        ticket = json.dumps({"s": size, "t": "image/png", "x": int(now) + 60})
+        args = [int(now), TTL, LIMITS.max_files, LIMITS.max_bytes, path, ticket, LIMITS.max_tombstones]
+        return list(self.before_counters(store, "reserve")(keys=RedisMetadataStore._keys(sid), args=args))
+
+    def test_every_script_keeps_the_counters_right(self, store: MetadataStore, sid: str) -> None:
+        """Random reservations (live, expired, overwriting), uploads, removals, API deletes and releases."""
+        rng = random.Random(5)
+        limits = Limits(max_files=4, max_bytes=1000, upload_max=400)
+        paths = [f"p/{i}.png" for i in range(6)]
+        sequence = itertools.count(16)
+        start = time.time()
+        for step in range(120):
+            now, path, op = start + step, rng.choice(paths), rng.randrange(5)
+            with contextlib.suppress(QuotaExceededError, FileExistsConflictError):
+                if op == 0:
+                    ttl = rng.choice((-1, 3, 60))  # already expired, expiring a few steps on, live
+                    size, overwrite = rng.randrange(1, 300), rng.random() < 0.5
+                    reservation = Reservation(path, size, "image/png", now + ttl, overwrite=overwrite)
+                    store.reserve_upload(sid, reservation, limits, now, TTL)
+                elif op in (1, 2):
+                    event = created(sid, path, f"{next(sequence):X}", size=rng.randrange(1, 400))
+                    store.apply_events([event], limits, now, TTL)
+                elif op == 3:
+                    seq = rng.choice((None, f"{next(sequence):X}"))
+                    store.apply_events([removed(sid, path, seq)], limits, now, TTL)
+                elif rng.random() < 0.5:
+                    store.forget_file(sid, path, now, TTL)
+                else:
+                    store.release_upload(sid, path)
+            self.assert_counters_right(store, sid)
+
+    def test_a_file_the_old_scripts_recorded_counts_against_the_quota(self, store: MetadataStore, sid: str) -> None:
+        # GIVEN two files recorded by the new scripts and a third by the old apply.lua (no counters)
+        now = time.time()
+        self.apply(store, created(sid, "p/0.png", "01"), created(sid, "p/1.png", "01"))
+        assert self.old_apply(store, sid, now, {"k": "c", "p": "p/2.png", "q": "01", "s": 100, "g": "image/png"}) == [
+            "recorded"
+        ]
+        # WHEN the new scripts reserve a fourth THEN the quota (3 files) counts the old script's file too
+        with pytest.raises(QuotaExceededError):
+            self.reserve(store, sid, "p/3.png", 10)
+        self.assert_counters_right(store, sid)
+        # ... and a ticket the old reserve.lua wrote, and its release by the old write.lua, are counted
+        store.forget_file(sid, "p/2.png", now, TTL)
+        assert self.old_reserve(store, sid, now, "p/3.png", 10) == [b"ok"]
+        assert self.apply(store, created(sid, "p/4.png", "01")) == [Outcome.REJECTED]
+        self.assert_counters_right(store, sid)
+        self.before_counters(store, "write")(keys=RedisMetadataStore._keys(sid), args=[0, "release", "t:p/3.png"])
+        assert self.apply(store, created(sid, "p/4.png", "01")) == [Outcome.RECORDED]
+        self.assert_counters_right(store, sid)
+
+    def test_what_the_old_scripts_change_in_place_is_recounted_in_time(self, store: MetadataStore, sid: str) -> None:
+        # GIVEN 100 + 400 bytes, the 100 overwritten in place by the old apply.lua with 500 (the field count stays)
+        now = time.time()
+        self.apply(store, created(sid, "p/0.png", "01", size=100), created(sid, "p/1.png", "01", size=400))
+        assert self.old_apply(store, sid, now, {"k": "c", "p": "p/0.png", "q": "02", "s": 500, "g": "image/png"}) == [
+            "recorded"
+        ]
+        # WHEN the new scripts run once RECOUNT_AFTER has passed THEN they count the 500 bytes
+        later = now + RECOUNT_AFTER + 1
+        [(outcome, reason)] = store.apply_events([created(sid, "p/2.png", "01", size=200)], LIMITS, later, TTL)
+        assert (outcome, reason) == (Outcome.REJECTED, "the session would hold 1100 bytes (at most 1000)")
+        self.assert_counters_right(store, sid)
+
+    def test_the_old_reconcile_and_tombstones_are_recounted(self, store: MetadataStore, sid: str) -> None:
+        now = time.time()
+        self.apply(store, created(sid, "p/0.png", "01"), created(sid, "p/1.png", "01"))
+        # the old write.lua's forget: a tombstone in place (counted as a file until the counters are recounted)
+        forget = [TTL, "forget", "f:p/0.png", int(now)]
+        self.before_counters(store, "write")(keys=RedisMetadataStore._keys(sid), args=forget)
+        later = now + RECOUNT_AFTER + 1
+        store.reserve_upload(sid, Reservation("p/2.png", 10, "image/png", later + 60), LIMITS, later, TTL)
+        self.assert_counters_right(store, sid)
+        # the old replace_files.lua (reconcile) changes the field count
+        records = [FileRecord(f"p/{i}.png", 10, "image/png", "e", 1.0) for i in range(5, 8)]
+        args = [TTL] + [x for r in records for x in ("f:" + r.path, record_to_field(r))]
+        self.before_counters(store, "replace_files")(keys=RedisMetadataStore._keys(sid), args=args)
+        with pytest.raises(QuotaExceededError):  # 3 records and a ticket: 4 files
+            store.reserve_upload(sid, Reservation("p/3.png", 10, "image/png", later + 60), LIMITS, later, TTL)
+        self.assert_counters_right(store, sid)
+
+    def test_the_old_scripts_read_what_the_new_ones_write(self, store: MetadataStore, sid: str) -> None:
+        # the counters field is neither a record nor a ticket for the old scripts and readers
+        self.reserve(store, sid, "p/0.png", 100)
+        self.apply(store, created(sid, "p/0.png", "01", size=100))
+        assert self.old_apply(store, sid, time.time(), {"k": "c", "p": "p/0.png", "q": "01", "s": 100}) == ["duplicate"]
+        assert [r.path for r in store.list_files(sid)] == ["p/0.png"]
+        assert store.reservations(sid) == []
 
 
 def _fields(event: CheckedEvent) -> dict[str, object]:

@@ -147,7 +147,7 @@ class EventKind(StrEnum):
     REMOVED = "removed"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every event of a batch, and a frozen __init__ costs 3x as much
 class StorageEvent:
     """One storage notification, whatever the cloud: the key is already decoded.
 
@@ -180,7 +180,7 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"  # not ours (outside sessions/, a test event)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one for every event of a batch (see StorageEvent)
 class EventResult:
     event: StorageEvent
     outcome: Outcome

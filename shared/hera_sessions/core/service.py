@@ -13,7 +13,7 @@ import logging
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from hera_sessions.backends.metadata.base import MetadataStore
 from hera_sessions.backends.storage.base import DownloadSpec, Storage, UploadSpec
@@ -49,6 +49,8 @@ logger = logging.getLogger("hera_sessions")
 HEADER_MAX_BYTES = 1024 * 1024
 #: Reads of one batch's new objects run side by side, this many at a time.
 READ_THREADS = 8
+#: The outcomes of events that are recorded (or already were): nothing to delete, nothing to log.
+_RECORDED = frozenset({Outcome.RECORDED, Outcome.REMOVED, Outcome.DUPLICATE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +328,7 @@ class SessionService:
         from hera_sessions.core import images  # the event path only: the API's cold start does without it
 
         expected = keys.type_from_extension(item.path)
-        if item.kind is not EventKind.CREATED or item.problem or expected not in images.IMAGE_TYPES:
+        if not _is_image_upload(item):
             return item
         head = self.storage.read_head(event.key, event.version, images.HEAD_BYTES)
         if head is None:
@@ -376,62 +378,74 @@ class SessionService:
 
     def _inspect_all(
         self, events: Sequence[StorageEvent], checked: list[tuple[int, CheckedEvent]]
-    ) -> list[tuple[int, CheckedEvent | EventResult]]:
-        """:meth:`inspect_object` for each event, a few reads side by side when the batch has several."""
-        reads = [(i, c) for i, c in checked if c.kind is EventKind.CREATED and not c.problem]
+    ) -> dict[int, CheckedEvent | EventResult]:
+        """:meth:`inspect_object` for each new image of the batch, a few reads side by side when there are several."""
+        reads = [(i, c) for i, c in checked if _is_image_upload(c)]
         if len(reads) < 2:
-            return [(i, self.inspect_object(events[i], c)) for i, c in checked]
+            return {i: self.inspect_object(events[i], c) for i, c in reads}
         from concurrent.futures import ThreadPoolExecutor  # batches only: a single event never pays for it
 
         with ThreadPoolExecutor(min(READ_THREADS, len(reads))) as pool:
-            inspected = dict(
+            return dict(
                 zip(
                     (i for i, _ in reads),
                     pool.map(lambda r: self.inspect_object(events[r[0]], r[1]), reads),
                     strict=True,
                 )
             )
-        return [(i, inspected.get(i, c)) for i, c in checked]
 
     def record_events(self, events: Sequence[StorageEvent]) -> list[EventResult]:
         """Record a batch of storage events in one metadata round trip; delete objects that must go.
 
         Every new image is read first (:meth:`inspect_object`): one that is not what its type says, or that
-        carries a GPS position under ``LOCATION_METADATA=refuse``, is rejected (and deleted).
+        carries a GPS position under ``LOCATION_METADATA=refuse``, is rejected (and deleted). Every event that is
+        not recorded is logged with its key, its outcome as ``code`` and the reason.
 
         Raises MetadataUnavailableError (retry the whole batch: recording is idempotent) when Redis is down, and
         UnreadableEventError, before anything is written or deleted, when a key breaks the path rules.
         """
-        results: list[EventResult] = [EventResult(e, Outcome.SKIPPED, "outside sessions/") for e in events]
+        results: list[EventResult | None] = [None] * len(events)
         checked: list[tuple[int, CheckedEvent]] = []
         for index, event in enumerate(events):
             item = self.check_event(event)
-            if item is not None:
-                checked.append((index, item))
-        kept: list[tuple[int, CheckedEvent]] = []
-        for index, inspected in self._inspect_all(events, checked):
-            if isinstance(inspected, EventResult):
-                results[index] = inspected
+            if item is None:
+                results[index] = EventResult(event, Outcome.SKIPPED, "outside sessions/")
             else:
-                kept.append((index, inspected))
-        checked = kept
+                checked.append((index, item))
+        inspected = self._inspect_all(events, checked)
+        if inspected:
+            kept: list[tuple[int, CheckedEvent]] = []
+            for index, item in checked:
+                found = inspected.get(index, item)
+                if isinstance(found, EventResult):
+                    results[index] = found
+                else:
+                    kept.append((index, found))
+            checked = kept
         if checked:
             outcomes = self.metadata.apply_events(
                 [c for _, c in checked], self.limits, now(), self.settings.session_ttl
             )
             for (index, _), (outcome, reason) in zip(checked, outcomes, strict=True):
                 results[index] = EventResult(events[index], outcome, reason)
-        for result in results:
+        done = cast("list[EventResult]", results)
+        for result in done:
+            if result.outcome in _RECORDED:
+                continue
             if result.event.kind is EventKind.CREATED and result.outcome is Outcome.REJECTED:
                 self.storage.delete_version(result.event.key, result.event.version)
             elif result.event.kind is EventKind.CREATED and result.outcome is Outcome.ERASED:
                 self.storage.delete(result.event.key)  # an erased session keeps no version at all
-            if result.outcome not in (Outcome.RECORDED, Outcome.REMOVED, Outcome.DUPLICATE):
-                logger.info(
-                    "storage event not recorded",
-                    extra={"key": result.event.key, "outcome": result.outcome.value, "reason": result.reason},
-                )
-        return results
+            logger.info(
+                "storage event not recorded",
+                extra={
+                    "key": result.event.key,
+                    "code": result.outcome.value,
+                    "outcome": result.outcome.value,
+                    "reason": result.reason,
+                },
+            )
+        return done
 
     # -- repair ------------------------------------------------------------------------------------------
     def reconcile(self, session_id: str) -> ReconcileReport:
@@ -469,6 +483,17 @@ class SessionService:
             except HeraError as exc:
                 checks[name] = exc.code
         return checks
+
+
+def _is_image_upload(item: CheckedEvent) -> bool:
+    """A new object, not refused yet, whose extension names an image type: its bytes are read."""
+    from hera_sessions.core import images  # the event path only: the API's cold start does without it
+
+    return (
+        item.kind is EventKind.CREATED
+        and not item.problem
+        and keys.type_from_extension(item.path) in images.IMAGE_TYPES
+    )
 
 
 def results_summary(results: Iterable[EventResult]) -> dict[str, int]:

@@ -13,6 +13,7 @@ A batch of storage events is one script call per session, all pipelined in a sin
 from __future__ import annotations
 
 import contextlib
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -44,6 +45,11 @@ if TYPE_CHECKING:
     import redis
 
 T = TypeVar("T")
+
+_OUTCOMES = {outcome.value: outcome for outcome in Outcome}
+#: The most events of one session in one script call: the script reads and writes their fields in one command
+#: each, and Lua's unpack() takes a few thousand values at most.
+APPLY_MAX_EVENTS = 1000
 
 #: Documents smaller than this are stored as they are (compression would not pay for its header).
 COMPRESS_FROM = 200
@@ -170,8 +176,6 @@ class RedisMetadataStore(MetadataStore):
         return SessionInfo(session_id, now, now + ttl)
 
     def get_session(self, session_id: str) -> SessionInfo | None:
-        import time
-
         sess, _, erased = self._keys(session_id)
 
         def run() -> list[Any]:
@@ -237,7 +241,7 @@ class RedisMetadataStore(MetadataStore):
 
     def release_upload(self, session_id: str, path: str) -> None:
         with contextlib.suppress(NotFoundError, GoneError):
-            self._write_op(session_id, 0, "release", "t:" + path)
+            self._write_op(session_id, 0, "release", path, str(int(time.time())).encode())
 
     def reservations(self, session_id: str) -> list[Reservation]:
         return reservations_from_fields(self._fields(session_id))
@@ -267,7 +271,7 @@ class RedisMetadataStore(MetadataStore):
         return record_from_field(path, raw) if raw else None
 
     def forget_file(self, session_id: str, path: str, now: float, ttl: int) -> FileRecord | None:
-        previous = self._write_op(session_id, ttl, "forget", "f:" + path, str(int(now)).encode())
+        previous = self._write_op(session_id, ttl, "forget", path, str(int(now)).encode())
         return record_from_field(path, previous.decode()) if previous else None
 
     def replace_files(self, session_id: str, records: list[FileRecord], now: float, ttl: int) -> None:
@@ -279,21 +283,28 @@ class RedisMetadataStore(MetadataStore):
     def apply_events(
         self, events: Iterable[CheckedEvent], limits: Limits, now: float, ttl: int
     ) -> list[tuple[Outcome, str]]:
+        import orjson  # the event path only: the API's cold start does without it
         from redis.exceptions import NoScriptError
 
         events = list(events)
         by_session: dict[str, list[int]] = defaultdict(list)
         for index, event in enumerate(events):
             by_session[event.session_id].append(index)
+        # one call per session, in order (a session of very many events: a few calls, one after the other)
+        calls = [
+            (session_id, indexes[start : start + APPLY_MAX_EVENTS])
+            for session_id, indexes in by_session.items()
+            for start in range(0, len(indexes), APPLY_MAX_EVENTS)
+        ]
         head = [int(now), ttl, limits.max_files, limits.max_bytes, limits.upload_max]
 
         def run(reload: bool = True) -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
-            for session_id, indexes in by_session.items():
+            for session_id, indexes in calls:
                 # execute_command, not pipe.evalsha: redis-py blocks that method in cluster pipelines,
                 # though every key of one call shares a slot (the session id is the hash tag).
-                wire = (events[i].to_wire() for i in indexes)
-                pipe.execute_command("EVALSHA", self._apply.sha, 3, *self._keys(session_id), *head, *wire)
+                wire = orjson.dumps([events[i].wire() for i in indexes])
+                pipe.execute_command("EVALSHA", self._apply.sha, 3, *self._keys(session_id), *head, wire)
             try:
                 return pipe.execute()
             except NoScriptError:  # a new or restarted node: load the script everywhere, then once more
@@ -303,10 +314,10 @@ class RedisMetadataStore(MetadataStore):
                 return run(reload=False)
 
         results: list[tuple[Outcome, str]] = [(Outcome.SKIPPED, "")] * len(events)
-        for indexes, answers in zip(by_session.values(), self._call(run), strict=True):
-            for index, answer in zip(indexes, answers, strict=True):
-                outcome, _, reason = answer.decode().partition("|")
-                results[index] = (Outcome(outcome), reason)
+        for (_, indexes), answers in zip(calls, self._call(run), strict=True):
+            for index, answer in zip(indexes, orjson.loads(answers), strict=True):
+                outcome, _, reason = answer.partition("|")
+                results[index] = (_OUTCOMES[outcome], reason)
         return results
 
     # -- documents ---------------------------------------------------------------------------------------

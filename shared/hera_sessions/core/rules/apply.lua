@@ -1,15 +1,22 @@
--- ARGV: now, ttl, max_files, max_bytes, upload_max, event JSON... → one 'outcome|reason' per event
-local n = #ARGV - 5
+-- ARGV: now, ttl, max_files, max_bytes, upload_max, the events (one JSON array)
+-- → one JSON array of 'outcome|reason', one for each event
+local events = cjson.decode(ARGV[6])
+local n = #events
 local out = {}
 local closed = gate()
 if closed then
   local outcome = closed == 'erased' and 'erased|the session was erased' or 'unknown_session|no live session'
   for i = 1, n do out[i] = outcome end
-  return out
+  return cjson.encode(out)
 end
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local max_files, max_bytes, upload_max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-load(now)
+local paths, seen = {}, {}
+for i = 1, n do
+  local p = events[i].p
+  if not seen[p] then seen[p] = true; paths[#paths + 1] = p end
+end
+load(now, paths)
 local changed = false
 
 -- A ticket's content_md5 (base64) as lower-case hex, to compare with an ETag that is a plain MD5.
@@ -55,14 +62,8 @@ local function apply(ev)
     if order < 0 then return 'stale|' end
   end
   if ev.k == 'r' then
-    if ev.q then  -- a tombstone, so that a late 'created' cannot resurrect the file
-      rec[ev.p] = {d = 1, q = ev.q, w = now}
-      redis.call('HSET', sess, 'f:' .. ev.p, cjson.encode(rec[ev.p]))
-    else
-      rec[ev.p] = nil
-      redis.call('HDEL', sess, 'f:' .. ev.p)
-    end
-    settle(ev.p)
+    -- with a sequencer, a tombstone: a late 'created' cannot resurrect the file
+    put_record(ev.p, ev.q and {d = 1, q = ev.q, w = now} or nil)
     changed = true
     return 'removed|'
   end
@@ -91,17 +92,13 @@ local function apply(ev)
   if t then r.n = t.n; r.m = t.m end  -- the name and MD5 the ticket was asked with
   if ours then r.m = md5_base64(ev.e) end  -- the MD5 of the bytes the service wrote, not the client's
   r.W, r.H, r.L = ev.W, ev.H, ev.L
-  rec[ev.p] = r
-  redis.call('HSET', sess, 'f:' .. ev.p, cjson.encode(r))
-  if t then
-    tick[ev.p] = nil
-    redis.call('HDEL', sess, 't:' .. ev.p)
-  end
-  settle(ev.p)
+  put_record(ev.p, r)
+  if t then put_ticket(ev.p, nil) end
   changed = true
   return 'recorded|'
 end
 
-for i = 1, n do out[i] = apply(cjson.decode(ARGV[5 + i])) end
+for i = 1, n do out[i] = apply(events[i]) end
 if changed then touch(ttl) end
-return out
+flush()
+return cjson.encode(out)
