@@ -328,7 +328,7 @@ class SessionService:
         from hera_sessions.core import images  # the event path only: the API's cold start does without it
 
         expected = keys.type_from_extension(item.path)
-        if not _is_image_upload(item):
+        if expected is None or not _is_image_upload(item):
             return item
         head = self.storage.read_head(event.key, event.version, images.HEAD_BYTES)
         if head is None:
