@@ -1,5 +1,6 @@
 """Redis's lines of ``hera-sessions doctor``: the container version's troubleshooting steps (``redis-cli ping``,
-``info memory``, ``maxmemory-policy``) and what the session rules need (Redis 7, as deployed and tested; the scripts load).
+``info memory``, ``maxmemory-policy``) and what the session rules need (Redis 7, as deployed and tested; the
+scripts load).
 
 INFO is read from every primary of a Cluster (``INFO`` alone asks one node) and the worst node is reported.
 ``CONFIG GET`` is never used: ElastiCache and Memorystore refuse it; INFO carries ``maxmemory_policy``.
