@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -134,6 +135,33 @@ def test_a_bad_setting_stops_make_dev_with_a_clear_message(tmp_path: Path) -> No
     )
     assert done.returncode == 2
     assert b"SESSION_TTL='soon' is not a whole number" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "says"),
+    [
+        ("127.0.0.1", "the port is already in use (another make dev?); stop that one or set PORT to a free port"),
+        ("192.0.2.1", "HOST is not an address of this machine"),
+        ("no-such-host.invalid", "HOST is not an address of this machine"),
+    ],
+)
+def test_a_port_it_cannot_listen_on_is_one_line_and_a_non_zero_exit(tmp_path: Path, host: str, says: str) -> None:
+    # GIVEN a port another program holds (or a HOST that is not this machine's)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "PORT": str(port), "HOST": host, "SESSIONS_DIR": str(tmp_path / "data")}
+        # WHEN make dev starts on it
+        done = subprocess.run(
+            [sys.executable, "-m", "hera_sessions.cli", "serve"], env=env, capture_output=True, text=True, timeout=60
+        )
+    # THEN it says so in one line naming the address, and exits non-zero: no traceback
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith(f"hera-sessions: cannot listen on {host}:{port}: {says}")
+    assert "Traceback" not in done.stderr
+    # and the embedded metadata server it had started is stopped again
+    assert not (tmp_path / "data" / "redis" / "server.json").exists()
 
 
 def test_the_local_lifecycle_expires_old_objects(server: LocalServer) -> None:

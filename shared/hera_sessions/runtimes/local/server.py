@@ -10,9 +10,11 @@ itself are rendered as the API's JSON (S3's XML on ``/local-storage``).
 
 from __future__ import annotations
 
+import errno
 import logging
 import resource
 import signal
+import socket
 import sys
 import threading
 import time
@@ -294,9 +296,16 @@ def serve(overrides: dict[str, str] | None = None) -> None:
     except ConfigError as exc:
         print(f"hera-sessions: {exc.message}", file=sys.stderr)
         raise SystemExit(2) from None
-    server = LocalServer(runtime)
-    server.sweep_forever()
     settings = runtime.settings
+    try:
+        server = LocalServer(runtime)
+    except (OSError, ValueError) as exc:  # the port is taken, or HOST is no address here (waitress: ValueError)
+        runtime.service().metadata.close()
+        print(
+            f"hera-sessions: cannot listen on {settings.host}:{settings.port}: {_listen_problem(exc)}", file=sys.stderr
+        )
+        raise SystemExit(2) from None
+    server.sweep_forever()
     print(
         f"hera-sessions serving {server.url} (storage: {settings.storage_backend}, "
         f"metadata: {settings.session_type}, data: {settings.sessions_dir}); Ctrl-C stops it",
@@ -326,3 +335,11 @@ def serve(overrides: dict[str, str] | None = None) -> None:
 
 if __name__ == "__main__":
     serve()
+
+
+def _listen_problem(exc: OSError | ValueError) -> str:
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return "the port is already in use (another make dev?); stop that one or set PORT to a free port"
+    if isinstance(exc, ValueError | socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return "HOST is not an address of this machine (127.0.0.1 serves this machine only)"
+    return exc.strerror or str(exc)
