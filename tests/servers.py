@@ -301,11 +301,12 @@ class HeraServe(ServerProcess):
         name: str = "hera-sessions",
         separate_stderr: bool = False,
         start: bool = True,
+        python: str = sys.executable,
     ) -> None:
         env = python_env(**settings)
         env.setdefault("PORT", str(free_port()))
         super().__init__(
-            [sys.executable, "-m", "hera_sessions.cli", "serve"],
+            [python, "-m", "hera_sessions.cli", "serve"],
             port=int(env["PORT"]),
             name=name,
             env=env,
