@@ -13,6 +13,7 @@
 #   PYTHON           the interpreter with hera_sessions installed (.venv/bin/python)
 #   EVENT_MAX_ATTEMPTS  deliveries of a blob event before it is dead-lettered (30, Event Grid's most)
 #   ALERT_ACTION_GROUP  an action group (resource id) the dead-letter alert notifies (none: the portal shows it)
+#   DRY_RUN=1        print every az command that would change something, run none (queries answer placeholders)
 # See docs/azure.md for what is created and how to check it.
 set -euo pipefail
 
@@ -31,6 +32,29 @@ EXPIRE_AFTER_DAYS=7
 DEAD_LETTERS="${CONTAINER}-dead-letters"  # the container that keeps the events the function failed for good
 
 log() { printf '\n== %s\n' "$*" >&2; }
+
+# DRY_RUN=1: az prints instead of running. A command that changes something is printed on stdout; a look-up is
+# printed on stderr and answers a placeholder (`show` without --query answers "not there", so every create is
+# shown); secret values are read from stdin or files and never printed. Nothing but the code zip is made locally.
+DRY_RUN="${DRY_RUN:-}"
+if [[ -n "$DRY_RUN" ]]; then
+  az() {
+    local arg query=""
+    for arg in "$@"; do [[ "$query" == "next" ]] && query="$arg"; [[ "$arg" == "--query" ]] && query="next"; done
+    if [[ -n "$query" || " $* " == *" list "* || " $* " == *" show "* || " $* " == *" list-keys "* ]]; then
+      printf '+ (query) az' >&2
+      printf ' %q' "$@" >&2
+      printf '\n' >&2
+      if [[ -z "$query" ]]; then return 1; fi  # an existence check: not there, so the create is shown
+      printf 'DRY-RUN-%s\n' "${query//[^A-Za-z0-9]/-}"
+      return 0
+    fi
+    printf '+ az'
+    printf ' %q' "$@"
+    printf '\n'
+    if [[ -p /dev/stdin ]]; then cat >/dev/null; fi
+  }
+fi
 
 # Retry a command (role assignments and newly indexed functions take a while to be seen).
 retry() {

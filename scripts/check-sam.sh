@@ -47,6 +47,27 @@ done
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
+# The layer is built for the template's Architecture (arm64). Its compiled extensions (orjson) cannot load on
+# another host: check they are built for the layer's architecture, and import with this host's build of the same
+# pinned versions in front (make sam-local runs the whole build for this host's architecture in a Lambda runtime).
+native="$scratch/native"
+mkdir -p "$native"
+layer_arch=$(grep -A3 '^  Architecture:' template.yaml | sed -n 's/^ *Default: *//p')
+host_arch=$(uname -m)
+case "$host_arch" in aarch64 | arm64) host_arch=arm64 ;; x86_64 | amd64) host_arch=x86_64 ;; esac
+if [[ "$layer_arch" != "$host_arch" ]]; then
+  step "compiled extensions in the layer are $layer_arch; this host ($host_arch) imports its own build of them"
+  mapfile -t compiled < <(cd "$layer_python" && grep -l '\.so,' ./*.dist-info/RECORD | sed 's|^\./||; s|\.dist-info/RECORD$||')
+  for dist in "${compiled[@]}"; do
+    want=aarch64; [[ "$layer_arch" == x86_64 ]] && want=x86-64
+    while read -r so; do
+      file -b "$layer_python/$so" | grep -q "$want" || { echo "FAIL: $so is not built for $layer_arch" >&2; exit 1; }
+    done < <(grep -o '^[^,]*\.so' "$layer_python/$dist.dist-info/RECORD")
+    echo "ok: ${dist%-*} ${dist##*-} ($layer_arch)"
+    "$PYTHON" -m pip install --quiet --no-deps --target "$native" "${dist%-*}==${dist##*-}"
+  done
+fi
+
 status=0
 for fn in "${FUNCTIONS[@]}"; do
   step "import $fn's app.lambda_handler from the build"
@@ -56,7 +77,7 @@ for fn in "${FUNCTIONS[@]}"; do
   if (cd "$scratch" && env -i \
         PATH="$PATH" \
         HOME="$scratch" \
-        PYTHONPATH="$fn_dir:$layer_python" \
+        PYTHONPATH="$fn_dir:$native:$layer_python" \
         PYTHONDONTWRITEBYTECODE=1 \
         AWS_REGION="$AWS_REGION" \
         STORAGE_MODE=local \

@@ -158,7 +158,7 @@ def estimate(
 # -- AWS: template.yaml ------------------------------------------------------------------------------------------
 
 
-class _CfnLoader:
+class CfnLoader:
     """PyYAML's safe loader that keeps CloudFormation's short tags (``!Ref X`` → ``{"Ref": "X"}``)."""
 
     @staticmethod
@@ -188,13 +188,13 @@ class _CfnLoader:
 def _aws_stack(template: Path, config_env: str | None, region: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The template's parameters (defaults, then the samconfig environment's overrides) and active resources."""
     try:
-        doc = _CfnLoader.load(template.read_text())
+        doc = CfnLoader.load(template.read_text())
     except OSError as exc:
         raise CostInputError(f"cannot read the template {template}: {exc.strerror}") from None
     params: dict[str, Any] = {name: p.get("Default", "") for name, p in (doc.get("Parameters") or {}).items()}
     params["AWS::Region"] = region
     if config_env:
-        params.update(_samconfig_overrides(template.parent / "samconfig.toml", config_env))
+        params.update(samconfig_overrides(template.parent / "samconfig.toml", config_env))
     if params.get("RedisMode") == "create" and not params.get("VpcId"):
         # A deploy that creates Redis is given a VPC and two subnets (the template's Rules insist): price those.
         params.update(VpcId="vpc-to-be-given", PrivateSubnetIds="subnet-a,subnet-b")
@@ -246,7 +246,7 @@ def _aws_stack(template: Path, config_env: str | None, region: str) -> tuple[dic
     return params, active
 
 
-def _samconfig_overrides(samconfig: Path, env: str) -> dict[str, str]:
+def samconfig_overrides(samconfig: Path, env: str) -> dict[str, str]:
     try:
         config = tomllib.loads(samconfig.read_text())
     except OSError as exc:

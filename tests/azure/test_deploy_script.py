@@ -203,3 +203,33 @@ def test_failed_blob_events_are_retried_then_dead_lettered_and_alerted_on(deploy
     assert option(alert, "--scopes").endswith("/" + option(topic, "--name"))
     assert option(alert, "--condition") == "total DeadLetteredCount > 0"
     assert "Microsoft.Insights" in [option(c, "--namespace") for c in find(deployed, "provider", "register")]
+
+
+def test_dry_run_prints_what_it_would_create_and_runs_no_az(tmp_path: Any) -> None:
+    # GIVEN no az CLI at all on PATH, WHEN the script runs with DRY_RUN=1
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DRY_RUN": "1",
+        "CORS_ALLOWED_ORIGINS": "https://app.example.com",
+        "PYTHON": sys.executable,
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / "azure" / "deploy.sh")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    # THEN it ends well, having printed every change it would make (and run none: there is no az to run)
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.splitlines()
+    for change in (
+        "+ az group create",
+        "+ az storage account create",
+        "+ az storage account management-policy create",
+        "+ az keyvault create",
+        "+ az redisenterprise create",
+        "+ az functionapp create",
+        "+ az functionapp deployment source config-zip",
+        "+ az eventgrid system-topic event-subscription create",
+    ):
+        assert any(line.startswith(change) for line in printed), change
+    assert "+ (query) az account show" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written where it ran
