@@ -27,6 +27,8 @@ CdnMode = Literal["none", "cloudfront-signed", "cloudcdn-signed"]
 LocationMetadata = Literal["strip", "refuse", "keep"]
 
 SECRET_SETTINGS = frozenset(s.field for s in SETTINGS if s.secret)
+# In SESSIONS_DIR while the local server runs: its base URL, which the reader's download URLs use.
+SERVER_URL_FILE = "server-url"
 
 
 @dataclass(frozen=True, slots=True)

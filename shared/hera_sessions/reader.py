@@ -1,4 +1,4 @@
-"""The server-side read API: what the AI backend (the seed's "ADK/Backend") imports.
+"""The server-side read API: what the AI backend imports (docs/reader.md).
 
 It reads session documents and files without knowing the Redis layout, the object keys or the encoding
 of stored documents (large ones are stored compressed: this is their only reader besides the HTTP API).
@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, Self
 
-from hera_sessions.core.errors import HeraError
+from hera_sessions.core.errors import ConfigError, HeraError
 from hera_sessions.core.models import FileRecord
 from hera_sessions.core.service import SessionService
 from hera_sessions.runtime import Runtime
@@ -30,9 +30,27 @@ class SessionReader:
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str] | None = None) -> SessionReader:
-        """A reader configured like the service itself (the same environment variables). In local mode it uses
-        the embedded metadata server of SESSIONS_DIR, which it finds (or starts) on its own."""
-        return cls(Runtime(dict(overrides or {})).service())
+        """A reader configured like the service itself (the same environment variables).
+
+        In local mode it reads the server's SESSIONS_DIR (absolute, or relative to the current folder: the server
+        prints the absolute path at start) and refuses one that holds no server's data, rather than starting an
+        empty one; download URLs use the running server's address (PUBLIC_BASE_URL when set)."""
+        from hera_sessions.config import SERVER_URL_FILE
+
+        settings = dict(overrides or {})
+        found = Runtime(settings).settings
+        if found.storage_mode == "local":
+            folder = found.sessions_dir.resolve()
+            if not any((folder / part).exists() for part in (".token_secret", "redis", "objects")):
+                raise ConfigError(
+                    f"SESSIONS_DIR={folder} holds no hera-sessions data: set SESSIONS_DIR to the absolute path "
+                    "make dev prints at start (data: ...), or start make dev first"
+                )
+            settings["SESSIONS_DIR"] = str(folder)
+            published = folder / SERVER_URL_FILE
+            if not found.public_base_url and published.is_file():
+                settings["PUBLIC_BASE_URL"] = published.read_text().strip()
+        return cls(Runtime(settings).service())
 
     def close(self) -> None:
         """Let go of the metadata store (in local mode, the last user of the embedded server stops it)."""

@@ -64,8 +64,6 @@ def build_service(settings: Settings) -> SessionService:
     assert settings.token_secret
     tokens = TokenAuthority(settings.token_secret, settings.token_secret_previous, settings.service_api_keys)
     service = SessionService(settings, open_storage(settings), open_metadata(settings), tokens)
-    if settings.open_session_creation:
-        logger.warning("SERVICE_API_KEYS is empty: anyone who reaches this server can create sessions (local mode)")
     if service.storage.name == "local":  # local storage: its S3 notifications go through a durable outbox
         from hera_sessions.runtimes.local.outbox import connect_local_storage
 

@@ -31,12 +31,13 @@ def test_the_serving_lock_is_part_of_the_test_lock_with_the_same_pins() -> None:
 
 
 def test_a_venv_of_the_serving_lock_alone_serves_the_walkthrough(tmp_path: Path) -> None:
-    # GIVEN a fresh venv with requirements/serve.lock only (what make dev installs)
+    # GIVEN a fresh venv with requirements/serve.lock and the package only (what make dev installs)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin" / "python")
     lock = ROOT / "requirements" / "serve.lock"
     subprocess.run([python, "-m", "pip", "install", "--quiet", "-r", str(lock)], check=True, timeout=600)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", str(ROOT)], check=True, timeout=600)
     installed = subprocess.run([python, "-m", "pip", "list", "--format=json"], capture_output=True, check=True)
     names = {re.sub(r"[-_.]+", "-", p["name"]).lower() for p in json.loads(installed.stdout)}
     assert not TOOLCHAIN & names

@@ -26,6 +26,7 @@ from waitress.server import TcpWSGIServer, create_server
 from waitress.task import ErrorTask, WSGITask
 from waitress.utilities import BadRequest
 
+from hera_sessions import config
 from hera_sessions.backends.storage.local import LocalStorage
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.app import CHUNKED, FORM_OVERHEAD, LocalApp, error_answer, status_line
@@ -306,9 +307,16 @@ def serve(overrides: dict[str, str] | None = None) -> None:
         )
         raise SystemExit(2) from None
     server.sweep_forever()
+    if settings.open_session_creation:
+        logging.getLogger("hera_sessions").warning(
+            "SERVICE_API_KEYS is empty: anyone who reaches this server can create sessions (local mode)"
+        )
+    # The reader (hera_sessions.reader) in another process signs its download URLs for this address.
+    published = settings.sessions_dir / config.SERVER_URL_FILE
+    published.write_text(settings.base_url + "\n")
     print(
         f"hera-sessions serving {server.url} (storage: {settings.storage_backend}, "
-        f"metadata: {settings.session_type}, data: {settings.sessions_dir}); Ctrl-C stops it",
+        f"metadata: {settings.session_type}, data: {settings.sessions_dir.resolve()}); Ctrl-C stops it",
         flush=True,
     )
     # A plain list, not a threading.Event: a handler runs inside whatever the main thread was doing, and an
@@ -330,6 +338,7 @@ def serve(overrides: dict[str, str] | None = None) -> None:
         if isinstance(outbox, Outbox):
             outbox.stop()
         runtime.service().metadata.close()
+        published.unlink(missing_ok=True)
         print("hera-sessions stopped", flush=True)
 
 

@@ -1,0 +1,78 @@
+"""The AI backend's reader (``hera_sessions.reader``), run as the backend runs it: another process, another folder,
+against ``make dev``'s server on a port of its own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from tests.images import png
+from tests.local.helpers import eventually
+from tests.servers import HeraServe, python_env
+
+READ = """
+import json, sys
+from hera_sessions.reader import SessionReader
+with SessionReader.from_env() as reader:
+    (record,) = reader.files(sys.argv[1])
+    print(json.dumps({"path": record.path, "url": reader.download_url(sys.argv[1], record.path)}))
+"""
+
+
+def reader(cwd: Path, sessions_dir: str, session_id: str = "none") -> subprocess.CompletedProcess[str]:
+    env = python_env(SESSIONS_DIR=sessions_dir)
+    env.pop("PUBLIC_BASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-c", READ, session_id], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_reader_from_another_folder_signs_urls_for_the_running_server(tmp_path: Path) -> None:
+    # GIVEN make dev's server on a port of its own, holding one photo
+    data = tmp_path / "data"
+    server = HeraServe({"SESSIONS_DIR": str(data)}, tmp_path, start=False)
+    server.env.pop("SERVICE_API_KEYS", None)  # type: ignore[union-attr]
+    photo = png(4, 4)
+    with server.start():
+        session = requests.post(f"{server.url}/v1/sessions", timeout=10).json()
+        auth = {"Authorization": f"Bearer {session['token']}"}
+        sid = session["session_id"]
+        ticket = requests.post(
+            f"{server.url}/v1/sessions/{sid}/uploads",
+            json={"path": "photos/me.png", "content_type": "image/png", "size": len(photo)},
+            headers=auth,
+            timeout=10,
+        ).json()
+        assert requests.put(ticket["url"], data=photo, headers=ticket["headers"], timeout=10).status_code == 200
+        assert eventually(
+            lambda: bool(
+                requests.get(f"{server.url}/v1/sessions/{sid}/files", headers=auth, timeout=10).json()["files"]
+            )
+        )
+        # WHEN the backend's reader runs in another folder with the absolute SESSIONS_DIR
+        elsewhere = tmp_path / "backend"
+        elsewhere.mkdir()
+        done = reader(elsewhere, str(data), sid)
+        # THEN it reads the record, its download URL points at this server's port and serves the bytes
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        assert answer["path"] == "photos/me.png"
+        assert answer["url"].startswith(f"{server.url}/"), answer["url"]
+        assert requests.get(answer["url"], timeout=10).content == photo
+        # and it says nothing about the server's own settings (no SERVICE_API_KEYS warning, nothing at all)
+        assert done.stderr == ""
+        assert list(elsewhere.iterdir()) == []
+
+
+def test_a_sessions_dir_without_a_server_is_an_error_and_is_not_created(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "backend"
+    elsewhere.mkdir()
+    for given, resolved in (("tmp/user_sessions", elsewhere / "tmp" / "user_sessions"), (str(tmp_path / "no"),) * 2):
+        done = reader(elsewhere, str(given))
+        assert done.returncode != 0
+        assert f"SESSIONS_DIR={Path(resolved).resolve()} holds no hera-sessions data" in done.stderr
+        assert not Path(resolved).exists()  # nothing created: no folder, no new token secret
