@@ -89,6 +89,16 @@ class Settings:
         return self.storage_mode == "local" and not self.service_api_keys
 
     @property
+    def browser_origins(self) -> tuple[str, ...]:
+        """The origins the API and the object endpoints answer: CORS_ALLOWED_ORIGINS, and in local mode also the
+        demo page's own (the server's address, by 127.0.0.1 and by localhost), so it works with no setting."""
+        if self.storage_mode != "local":
+            return self.cors_allowed_origins
+        port = f":{self.port}"
+        own = (self.base_url, f"http://127.0.0.1{port}", f"http://localhost{port}")
+        return tuple(dict.fromkeys((*self.cors_allowed_origins, *own)))
+
+    @property
     def base_url(self) -> str:
         """Where the local server is reached (used in local object URLs)."""
         return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")

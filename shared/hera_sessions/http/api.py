@@ -125,8 +125,8 @@ def _tail(path: str, session_id: str) -> str:
 def create_app(settings: Settings, service: Callable[[], SessionService]) -> APIGatewayHttpResolver:
     """The API for these settings; ``service`` builds (once) the service the routes call."""
     cors = None
-    if settings.cors_allowed_origins:
-        first, *rest = settings.cors_allowed_origins
+    if settings.browser_origins:
+        first, *rest = settings.browser_origins
         cors = CORSConfig(allow_origin=first, extra_origins=rest, max_age=600, expose_headers=["Location"])
     app = APIGatewayHttpResolver(cors=cors)
 

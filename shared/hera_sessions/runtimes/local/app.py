@@ -14,6 +14,7 @@ import http
 import json
 import logging
 import mimetypes
+import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -24,7 +25,7 @@ from xml.sax.saxutils import escape
 
 from hera_sessions.backends.storage.local import ROUTE, LocalStorage, S3Error, entity_too_large
 from hera_sessions.http import routes
-from hera_sessions.http.cors import STORAGE_METHODS, storage_headers
+from hera_sessions.http.cors import STORAGE_METHODS, origin_allowed, storage_headers
 from hera_sessions.http.event import answer_parts, http_api_event
 from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.form import FormUpload
@@ -143,27 +144,75 @@ class Request:
         return int(value) if value else None
 
 
+SESSION_IN_PATH = re.compile(r"/v1/sessions/([^/]+)")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _request_id(given: str | None) -> str:
+    """The client's X-Request-Id when it is a sane one, else a new one: answered back and on the log line."""
+    return given if given and REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+
+
+def _error_code(body: bytes) -> str:
+    """The stable code of an error answer (the API's JSON or the object endpoints' S3 XML)."""
+    try:
+        return str(json.loads(body)["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        found = re.search(rb"<Code>([^<]+)</Code>", body)
+        return found.group(1).decode() if found else "-"
+
+
 class LocalApp:
     """The WSGI app of ``make dev``."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._refused_origins: set[str] = set()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         request = Request(environ)
+        request_id = _request_id(request.header("X-Request-Id"))
+        self._note_origin(request.header("Origin"))
         try:
             status, headers, body = self.answer(request)
         except Exception:  # never a stack trace to the client; the log has it
-            logger.exception("unexpected error serving %s %s", request.method, request.path)
+            logger.exception("unexpected error serving %s %s (request %s)", request.method, request.path, request_id)
             status, headers, body = json_error(500, "internal_error", "Something went wrong on our side.")
-        # Logged before the answer goes out, so the line exists by the time the client has its answer.
+        headers["X-Request-Id"] = request_id
+        # Logged before the answer goes out, so the line exists by the time the client has its answer: what one
+        # needs to find the request again (its id, the session) and, for an error, its stable code.
         elapsed = (time.perf_counter() - started) * 1000
-        logger.info("%s %s %s %.1fms", request.method, request.path, status, elapsed)
+        session = SESSION_IN_PATH.match(request.path)
+        logger.log(
+            logging.WARNING if status >= 500 else logging.INFO,
+            "%s %s %s %.1fms request=%s session=%s%s",
+            request.method,
+            request.path,
+            status,
+            elapsed,
+            request_id,
+            session.group(1) if session else "-",
+            f" code={_error_code(body)}" if status >= 400 else "",
+        )
         if request.method != "HEAD" or "Content-Length" not in headers:
             headers["Content-Length"] = str(len(body))
         start_response(status_line(status), list(headers.items()))
         return [b""] if request.method == "HEAD" else [body]
+
+    def _note_origin(self, origin: str | None) -> None:
+        """A browser origin the API will not answer is logged once, with how to allow it (the browser itself only
+        reports a network error)."""
+        if not origin or origin in self._refused_origins:
+            return
+        if not origin_allowed(origin, self.runtime.settings.browser_origins):
+            self._refused_origins.add(origin)
+            logger.warning(
+                "refused the browser origin %s (CORS): to allow it, add it to CORS_ALLOWED_ORIGINS "
+                "(comma-separated, e.g. CORS_ALLOWED_ORIGINS=%s make dev)",
+                origin,
+                origin,
+            )
 
     def answer(self, request: Request) -> Answer:
         allowed = allowed_methods(request.path)
@@ -230,7 +279,7 @@ class LocalApp:
     def _object(self, request: Request) -> Answer:
         key = unquote(request.path[len(ROUTE) + 1 :])
         # The CORS headers the bucket sends: the same rules, from the same setting (hera_sessions.http.cors).
-        cors = storage_headers(request.header("Origin"), self.runtime.settings.cors_allowed_origins)
+        cors = storage_headers(request.header("Origin"), self.runtime.settings.browser_origins)
         try:
             if request.method == "OPTIONS":
                 return self._preflight(request, cors)

@@ -288,7 +288,9 @@ class LocalServer:
 
 def serve(overrides: dict[str, str] | None = None) -> None:
     """Run until Ctrl-C or SIGTERM; the runtime is built before the first request, so bad settings fail fast."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(ExtraFieldsFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     from hera_sessions.core.errors import ConfigError
 
     runtime = Runtime(overrides)
@@ -344,6 +346,18 @@ def serve(overrides: dict[str, str] | None = None) -> None:
 
 if __name__ == "__main__":
     serve()
+
+
+class ExtraFieldsFormatter(logging.Formatter):
+    """The text log line of make dev, followed by the fields a call passed in ``extra`` (``code=... path=...
+    session_id=...``): the same fields the clouds' JSON logs carry, which a plain format would drop."""
+
+    STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = [f"{k}={v}" for k, v in vars(record).items() if k not in self.STANDARD and not k.startswith("_")]
+        return f"{line} {' '.join(fields)}" if fields else line
 
 
 def _listen_problem(exc: OSError | ValueError) -> str:
