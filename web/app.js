@@ -294,6 +294,7 @@ function showPhoto(record, { first = true, locationRemoved = false } = {}) {
 async function deletePhoto(item, button) {
   const path = /** @type {string} */ (item.dataset.path);
   const name = item.dataset.name ?? path;
+  if (!window.confirm(`Delete “${name}”? It cannot be undone.`)) return;
   clearErrors();
   button.disabled = true;
   try {
@@ -416,6 +417,7 @@ async function uploadFiles(fileList) {
 // Erase
 
 async function eraseSession() {
+  if (!window.confirm("Erase this session? Every photo and document in it is deleted now, for good.")) return;
   clearErrors();
   els.eraseButton.disabled = true;
   for (const controller of inFlight) controller.abort();

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 from tests.browser.conftest import WAIT_MS, DemoPage, Photo, Site, noise_png
 
@@ -43,6 +43,7 @@ def test_two_photos_upload_show_as_thumbnails_and_erase_empties_the_session(
     expect(ui.page.get_by_test_id("error")).to_be_empty()
 
     # WHEN the session is erased
+    ui.page.once("dialog", lambda dialog: dialog.accept())  # "Erase this session?"
     ui.page.get_by_test_id("erase-button").click()
 
     # THEN the gallery is empty, the old session is gone with its files, and a new, empty one has started
@@ -65,11 +66,38 @@ def test_a_photo_can_be_deleted_from_the_gallery(
 
     paths = ui.paths()
 
+    ui.page.once("dialog", lambda dialog: dialog.accept())  # "Delete “Sunrise.png”?"
     ui.page.get_by_role("button", name="Delete Sunrise.png").click()
 
     expect(ui.page.get_by_test_id("gallery-item")).to_have_count(1)
     expect(ui.page.get_by_test_id("status")).to_have_text("Deleted Sunrise.png.")
     assert [path for path, _, _ in ui.files()] == [paths["Harbour Walk.JPG"]]
+
+
+def test_delete_and_erase_ask_first_and_cancel_keeps_everything(
+    start_site: Callable[..., Site], demo: Callable[[str], DemoPage], photos: list[Photo]
+) -> None:
+    site = start_site()
+    ui = demo(site.url).open(site.url + "/")
+    ui.pick(*photos)
+    ui.wait_for_uploads(2)
+    asked: list[str] = []
+
+    def cancel(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    ui.page.on("dialog", cancel)
+    # WHEN Delete and then Erase are clicked, and each question is answered Cancel
+    ui.page.get_by_role("button", name="Delete Sunrise.png").click()
+    ui.page.get_by_test_id("erase-button").click()
+    # THEN each asked first, and nothing was deleted
+    expect(ui.page.get_by_test_id("gallery-item")).to_have_count(2)
+    assert asked == [
+        "Delete “Sunrise.png”? It cannot be undone.",
+        "Erase this session? Every photo and document in it is deleted now, for good.",
+    ]
+    assert len(ui.files()) == 2
 
 
 @pytest.mark.parametrize(
