@@ -390,7 +390,8 @@ async function uploadOne(file) {
     const text = describe(err, file.name);
     if (err?.code === "aborted") setStatus("cancelled", "Cancelled");
     else {
-      setStatus("error", text);
+      // One message per error: the alert above says what went wrong, the row only that this file did not go.
+      setStatus("error", "Not uploaded");
       showError(text);
     }
     return false;
@@ -401,6 +402,7 @@ async function uploadOne(file) {
 
 async function uploadFiles(fileList) {
   const files = [...(fileList ?? [])];
+  els.input.value = ""; // queued: the Upload button must not send these again
   if (files.length === 0) {
     say("Choose photos first.");
     return;

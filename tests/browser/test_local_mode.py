@@ -74,6 +74,21 @@ def test_a_photo_can_be_deleted_from_the_gallery(
     assert [path for path, _, _ in ui.files()] == [paths["Harbour Walk.JPG"]]
 
 
+def test_the_upload_button_never_sends_a_finished_photo_again(
+    start_site: Callable[..., Site], demo: Callable[[str], DemoPage], photos: list[Photo]
+) -> None:
+    site = start_site()
+    ui = demo(site.url).open(site.url + "/")
+    ui.pick(*photos)
+    ui.wait_for_uploads(2)
+    # WHEN Upload is clicked after the picked photos went
+    ui.page.get_by_test_id("upload-button").click()
+    # THEN nothing is sent twice: the picker was emptied when they were queued
+    expect(ui.page.get_by_test_id("status")).to_have_text("Choose photos first.")
+    expect(ui.page.get_by_test_id("upload-row")).to_have_count(2)
+    assert len(ui.files()) == 2
+
+
 def test_delete_and_erase_ask_first_and_cancel_keeps_everything(
     start_site: Callable[..., Site], demo: Callable[[str], DemoPage], photos: list[Photo]
 ) -> None:
@@ -131,5 +146,7 @@ def test_an_upload_the_api_refuses_shows_why_in_words_a_person_understands(
 
     expect(page.get_by_role("alert")).to_have_text(message, timeout=WAIT_MS)
     assert [status for _, status in ui.wait_for_uploads(1)] == ["error"]
+    # one message per error: the alert says what went wrong, the row only that this file did not go
+    expect(page.get_by_test_id("upload-row").locator(".row-status")).to_have_text("Not uploaded")
     expect(page.get_by_test_id("gallery-item")).to_have_count(0)
     assert ui.files() == []
