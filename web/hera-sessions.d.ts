@@ -148,7 +148,7 @@ export interface HeraSessionsClientOptions {
   XMLHttpRequest?: typeof XMLHttpRequest;
   /** Parts (or blocks) sent at once for multipart uploads (default 4). */
   partConcurrency?: number;
-  /** Tries per part (default 3). */
+  /** Tries per request of an upload: a single PUT or POST, each part or block (default 3; transient failures only). */
   partTries?: number;
   /** First back-off between tries in ms (default 500), doubled each time. */
   retryDelay?: number;

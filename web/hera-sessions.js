@@ -667,6 +667,18 @@ function sendSlices(ctx, slices, headers) {
 /** Headers that describe the whole object (its digest, "only if new"): not sent with one part or block. */
 const WHOLE_OBJECT_HEADERS = /^(content-md5|if-none-match|if-match|x-goog-if-generation-match)$/i;
 
+/**
+ * One request of an upload under the upload's one retry policy (the same as a multipart part's): transient
+ * failures only (network, timeout, 429, 5xx), with back-off; a refusal (403, 412, ...) is final at once.
+ * @template T
+ * @param {UploadContext} ctx
+ * @param {() => Promise<T>} request
+ * @returns {Promise<T>}
+ */
+function retryOf(ctx, request) {
+  return retry(request, { tries: ctx.parts.tries, delay: ctx.parts.delay, signal: ctx.signal });
+}
+
 /** A body without a type, so that the browser adds no Content-Type of its own. */
 function bare(blob) {
   return blob.slice(0, blob.size);
@@ -677,14 +689,16 @@ export const PROTOCOLS = {
   /** One request with the whole body, exactly the ticket's headers. */
   async put(ctx) {
     const { ticket } = ctx;
-    const response = await ctx.send({
-      method: ticket.method || "PUT",
-      url: ctx.resolve(ticket.url),
-      headers: ticket.headers ?? {},
-      body: bare(ctx.file),
-      signal: ctx.signal,
-      onProgress: ctx.progress,
-    });
+    const response = await retryOf(ctx, () =>
+      ctx.send({
+        method: ticket.method || "PUT",
+        url: ctx.resolve(ticket.url),
+        headers: ticket.headers ?? {},
+        body: bare(ctx.file),
+        signal: ctx.signal,
+        onProgress: ctx.progress,
+      }),
+    );
     return { etag: response.etag };
   },
 
@@ -694,14 +708,16 @@ export const PROTOCOLS = {
     const form = new FormData();
     for (const [name, value] of Object.entries(ticket.fields ?? {})) form.append(name, String(value));
     form.append("file", ctx.file, ctx.path.split("/").pop());
-    const response = await ctx.send({
-      method: ticket.method || "POST",
-      url: ctx.resolve(ticket.url),
-      headers: ticket.headers ?? {},
-      body: form,
-      signal: ctx.signal,
-      onProgress: ctx.progress && ((bytes) => ctx.progress(Math.min(bytes, ctx.file.size))),
-    });
+    const response = await retryOf(ctx, () =>
+      ctx.send({
+        method: ticket.method || "POST",
+        url: ctx.resolve(ticket.url),
+        headers: ticket.headers ?? {},
+        body: form,
+        signal: ctx.signal,
+        onProgress: ctx.progress && ((bytes) => ctx.progress(Math.min(bytes, ctx.file.size))),
+      }),
+    );
     return { etag: response.etag };
   },
 

@@ -220,6 +220,22 @@ function client(fetch, XHR, extra = {}) {
 const base = `/v1/sessions/${SESSION}`;
 
 describe("HeraSessionsClient", () => {
+  it("retries a single PUT after a network failure and a 503, but not after a refusal", async () => {
+    const file = new File(["abc"], "me.png", { type: "image/png" });
+    const ticket = { protocol: "put", method: "PUT", url: "https://bucket.test/k", headers: { "Content-Type": "image/png" }, fields: {}, key: "k", upload_id: null };
+    const record = { path: "photos/me.png", size: 3, content_type: "image/png", etag: "e", uploaded_at: "t", url: "https://dl", expires_at: "x" };
+    const routes = { [`POST ${base}/uploads`]: json(201, ticket), [`GET ${base}/files/photos/me.png`]: json(200, record) };
+    const answers = ["network", { status: 503, body: "<Error><Code>SlowDown</Code><Message>Slow down.</Message></Error>" }, { status: 200, headers: { ETag: '"e"' } }];
+    const flaky = fakeXhr(async () => answers.shift());
+    const done = await client(fakeFetch(routes).fetch, flaky.XHR).upload(file, { path: "photos/me.png" });
+    assert.equal(done.recorded, true);
+    assert.equal(flaky.sent.length, 3);
+
+    const refusing = fakeXhr(async () => ({ status: 403, body: "<Error><Code>SignatureDoesNotMatch</Code><Message>No.</Message></Error>" }));
+    await assert.rejects(client(fakeFetch(routes).fetch, refusing.XHR).upload(file, { path: "photos/me.png" }));
+    assert.equal(refusing.sent.length, 1);
+  });
+
   it("uploads with s3-multipart: parallel parts, retry, ETags, complete, then waits for the record", async () => {
     const file = new File(["0123456789"], "ten.png", { type: "image/png" });
     let lookups = 0;
