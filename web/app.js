@@ -362,6 +362,22 @@ function uploadRow(file) {
   return { row, progress, cancel, setStatus };
 }
 
+/** A failed row gets a Retry button: the same file again, in a fresh row (the client retried already). */
+function offerRetry(row, file) {
+  const again = document.createElement("button");
+  again.type = "button";
+  again.className = "retry";
+  again.textContent = "Retry";
+  again.setAttribute("aria-label", `Retry ${file.name}`);
+  again.addEventListener("click", async () => {
+    row.remove();
+    clearErrors();
+    say(`Uploading ${file.name} again…`);
+    if (await uploadOne(file)) say(`${file.name} uploaded.`);
+  });
+  row.append(again);
+}
+
 async function uploadOne(file) {
   const { row, progress, cancel, setStatus } = uploadRow(file);
   const controller = new AbortController();
@@ -393,6 +409,7 @@ async function uploadOne(file) {
       // One message per error: the alert above says what went wrong, the row only that this file did not go.
       setStatus("error", "Not uploaded");
       showError(text);
+      offerRetry(row, file);
     }
     return false;
   } finally {

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Dialog, Page, Route, expect
 
 from tests.browser.conftest import WAIT_MS, DemoPage, Photo, Site, noise_png
 
@@ -87,6 +87,31 @@ def test_the_upload_button_never_sends_a_finished_photo_again(
     expect(ui.page.get_by_test_id("status")).to_have_text("Choose photos first.")
     expect(ui.page.get_by_test_id("upload-row")).to_have_count(2)
     assert len(ui.files()) == 2
+
+
+def test_a_failed_upload_is_retried_then_offers_retry(
+    start_site: Callable[..., Site], demo: Callable[[str], DemoPage], photos: list[Photo]
+) -> None:
+    site = start_site()
+    ui = demo(site.url).open(site.url + "/")
+    puts: list[str] = []
+
+    def storage_down(route: Route) -> None:
+        puts.append(route.request.method)
+        route.abort()
+
+    # GIVEN storage that drops every upload
+    ui.page.route("**/local-storage/**", storage_down)
+    ui.pick(photos[0])
+    # THEN the client tried more than once by itself, then the row says so and offers Retry
+    assert ui.wait_for_uploads(1) == [(photos[0].name, "error")]
+    assert len(puts) == 3
+    # WHEN storage is back and Retry is clicked THEN the photo goes, once
+    ui.page.unroute("**/local-storage/**")
+    ui.page.get_by_role("button", name=f"Retry {photos[0].name}").click()
+    expect(ui.page.get_by_test_id("gallery-item")).to_have_count(1, timeout=WAIT_MS)
+    assert ui.wait_for_uploads(1) == [(photos[0].name, "done")]
+    assert len(ui.files()) == 1
 
 
 def test_delete_and_erase_ask_first_and_cancel_keeps_everything(
