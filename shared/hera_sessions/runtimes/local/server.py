@@ -278,8 +278,12 @@ class LocalServer:
             done.set()
 
         if self._thread is not None and self._thread.is_alive():
-            self.server.trigger.pull_trigger(close_all)
-            done.wait(5)
+            try:
+                self.server.trigger.pull_trigger(close_all)
+            except OSError:  # the loop closed its trigger already: it is on its way out, its sockets with it
+                close_all()
+            else:
+                done.wait(5)
             self._thread.join(5)
         else:
             close_all()
