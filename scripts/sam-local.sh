@@ -46,7 +46,8 @@ unavailable() {  # Docker cannot run here: skip, except in CI
 sudo=""
 [[ $(id -u) -eq 0 ]] || sudo="sudo"
 missing=()
-command -v dockerd >/dev/null || command -v docker >/dev/null || missing+=(docker.io)
+# a docker client alone (no dockerd, no daemon answering) is not enough: install the daemon
+command -v dockerd >/dev/null || docker info >/dev/null 2>&1 || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 if ((${#missing[@]})); then
   if command -v apt-get >/dev/null && { [[ -z $sudo ]] || command -v sudo >/dev/null; }; then
