@@ -121,6 +121,7 @@ def test_the_page_uploads_straight_to_s3_through_start_api(
     assert list(ui.thumbnails().values()) == [photo.width]
 
     # WHEN the session is erased from the page THEN the bucket holds nothing of it
+    ui.page.once("dialog", lambda dialog: dialog.accept())  # "Erase this session?"
     ui.page.get_by_test_id("erase-button").click()
     expect(ui.page.get_by_test_id("status")).to_have_text("The session was erased.", timeout=WAIT_MS)
     expect(ui.page.get_by_test_id("gallery-item")).to_have_count(0)
