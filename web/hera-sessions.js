@@ -776,20 +776,18 @@ export const PROTOCOLS = {
       '<?xml version="1.0" encoding="utf-8"?><BlockList>' +
       ids.map((id) => `<Latest>${id}</Latest>`).join("") +
       "</BlockList>";
-    const response = await retry(
-      () =>
-        ctx.send({
-          method: "PUT",
-          url: withQuery(url, "comp=blocklist"),
-          headers: {
-            ...listHeaders,
-            ...(named("x-ms-blob-content-type") ? {} : { "x-ms-blob-content-type": contentType }),
-            "Content-Type": "application/xml; charset=utf-8",
-          },
-          body: xml,
-          signal: ctx.signal,
-        }),
-      { tries: ctx.parts.tries, delay: ctx.parts.delay, signal: ctx.signal },
+    const response = await retryOf(ctx, () =>
+      ctx.send({
+        method: "PUT",
+        url: withQuery(url, "comp=blocklist"),
+        headers: {
+          ...listHeaders,
+          ...(named("x-ms-blob-content-type") ? {} : { "x-ms-blob-content-type": contentType }),
+          "Content-Type": "application/xml; charset=utf-8",
+        },
+        body: xml,
+        signal: ctx.signal,
+      }),
     );
     return { etag: response.etag };
   },
@@ -799,16 +797,14 @@ export const PROTOCOLS = {
    * `python -m hera_sessions.cors gcs`). Opening the session is retried; the bytes go in one request. */
   async "gcs-resumable"(ctx) {
     const { ticket } = ctx;
-    const started = await retry(
-      () =>
-        ctx.send({
-          method: ticket.method || "POST",
-          url: ctx.resolve(ticket.url),
-          headers: ticket.headers ?? {},
-          body: null,
-          signal: ctx.signal,
-        }),
-      { tries: ctx.parts.tries, delay: ctx.parts.delay, signal: ctx.signal },
+    const started = await retryOf(ctx, () =>
+      ctx.send({
+        method: ticket.method || "POST",
+        url: ctx.resolve(ticket.url),
+        headers: ticket.headers ?? {},
+        body: null,
+        signal: ctx.signal,
+      }),
     );
     const session = started.header("Location");
     if (!session) {

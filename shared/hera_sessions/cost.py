@@ -235,14 +235,15 @@ def _aws_stack(template: Path, config_env: str | None, region: str) -> tuple[dic
             cache[name] = bool(value(conditions.get(name, True)))
         return cache[name]
 
+    # SAM merges Globals.Function into every function; so does this, so a function's own setting wins
+    function_globals = (doc.get("Globals") or {}).get("Function") or {}
     active = []
     for name, res in (doc.get("Resources") or {}).items():
         if "Condition" in res and not condition(res["Condition"]):
             continue
-        props = {k: value(v) for k, v in (res.get("Properties") or {}).items()}
-        active.append({"Name": name, "Type": res["Type"], "Properties": props})
-    globals_ = {k: value(v) for k, v in ((doc.get("Globals") or {}).get("Function") or {}).items()}
-    params["__function_globals__"] = globals_
+        own = res.get("Properties") or {}
+        merged = {**function_globals, **own} if res["Type"] == "AWS::Serverless::Function" else own
+        active.append({"Name": name, "Type": res["Type"], "Properties": {k: value(v) for k, v in merged.items()}})
     return params, active
 
 
@@ -295,9 +296,9 @@ def _aws_lines(params: dict[str, Any], stack: list[dict[str, Any]], usage: Usage
     lines.append(Line(f"Secrets Manager ({secrets} secrets)", secrets, "secret-months", p["secret_month"], True))
 
     functions = of("AWS::Serverless::Function")
-    globals_ = params["__function_globals__"]
-    arch = (globals_.get("Architectures") or ["arm64"])[0]
-    memory_gb = int(globals_.get("MemorySize", 512)) / 1024
+    function = functions[0]["Properties"] if functions else {}  # both take Globals' memory and architecture
+    arch = (function.get("Architectures") or ["arm64"])[0]
+    memory_gb = int(function.get("MemorySize", 512)) / 1024
     batch = max((int(m["Properties"].get("BatchSize", 10)) for m in of("AWS::Lambda::EventSourceMapping")), default=10)
     api_ms = (
         measured["api_ms_warm"] * (1 - measured["cold_start_share"])

@@ -49,37 +49,25 @@ def test_incomplete_or_expiring_environment_credentials_are_left_to_botocore(env
     assert environment_credentials(env) is None
 
 
-def test_a_fresh_api_function_signs_its_first_upload_without_boto3(redis_server: RedisServer) -> None:
+#: What the API function's first upload request must not import: redis-py's asyncio client, the event path's
+#: image checks, boto3.
+NOT_ON_THE_API_PATH = ("redis.asyncio.client", "redis.asyncio.cluster", "hera_sessions.core.images", "boto3")
+
+
+def test_a_fresh_api_function_signs_its_first_upload_importing_only_what_it_uses(redis_server: RedisServer) -> None:
     # GIVEN a session, and the API function's environment on Lambda in S3 mode (credentials in the environment)
     redis_server.flush()
     session_id = session_ids(1, random.Random(1))[0]
     token = create_sessions(redis_server.url, [session_id])[0]
 
-    # WHEN a fresh process imports the function and answers its first upload-URL request
+    # WHEN a fresh process imports the function and answers its first upload-URL request (listing its imports)
     sample, _ = cold_start("app", API_DIR, upload_request(session_id, token), lambda_env(redis_server.url))
 
     # THEN it answers with an AWS-style presigned PUT URL, and boto3 was never imported
     assert sample.answer["statusCode"] == 201
     assert f"https://{BUCKET}.s3.ap-northeast-1.amazonaws.com/sessions/{session_id}/" in sample.answer["body"]
     assert "boto3" not in sample.packages
-
-
-#: What the API function's first upload request must not import: redis-py's asyncio client, the event path's
-#: image checks, boto3.
-NOT_ON_THE_API_PATH = ("redis.asyncio.client", "redis.asyncio.cluster", "hera_sessions.core.images", "boto3")
-
-
-def test_the_first_upload_request_leaves_what_it_does_not_use_unimported(redis_server: RedisServer) -> None:
-    # GIVEN a session, and the API function's environment on Lambda in S3 mode
-    redis_server.flush()
-    session_id = session_ids(1, random.Random(2))[0]
-    token = create_sessions(redis_server.url, [session_id])[0]
-
-    # WHEN a fresh process answers its first upload-URL request (and lists the modules it imported)
-    sample, _ = cold_start("app", API_DIR, upload_request(session_id, token), lambda_env(redis_server.url))
-
-    # THEN it answered, with redis-py's synchronous client and no asyncio client, no event-path module
-    assert sample.answer["statusCode"] == 201
+    # and it used redis-py's synchronous client, with no asyncio client and no event-path module
     assert "redis.client" in sample.modules
     assert not [name for name in NOT_ON_THE_API_PATH if name in sample.modules]
 

@@ -56,13 +56,18 @@ def test_two_photos_upload_show_as_thumbnails_and_erase_empties_the_session(
     assert ui.files() == []
 
 
-def test_a_photo_can_be_deleted_from_the_gallery(
-    start_site: Callable[..., Site], demo: Callable[[str], DemoPage], photos: list[Photo]
-) -> None:
+@pytest.fixture
+def two_photos(start_site: Callable[..., Site], demo: Callable[[str], DemoPage], photos: list[Photo]) -> DemoPage:
+    """The demo page of a fresh make dev, with two photos picked and uploaded."""
     site = start_site()
     ui = demo(site.url).open(site.url + "/")
     ui.pick(*photos)
     ui.wait_for_uploads(2)
+    return ui
+
+
+def test_a_photo_can_be_deleted_from_the_gallery(two_photos: DemoPage) -> None:
+    ui = two_photos
 
     paths = ui.paths()
 
@@ -74,13 +79,8 @@ def test_a_photo_can_be_deleted_from_the_gallery(
     assert [path for path, _, _ in ui.files()] == [paths["Harbour Walk.JPG"]]
 
 
-def test_the_upload_button_never_sends_a_finished_photo_again(
-    start_site: Callable[..., Site], demo: Callable[[str], DemoPage], photos: list[Photo]
-) -> None:
-    site = start_site()
-    ui = demo(site.url).open(site.url + "/")
-    ui.pick(*photos)
-    ui.wait_for_uploads(2)
+def test_the_upload_button_never_sends_a_finished_photo_again(two_photos: DemoPage) -> None:
+    ui = two_photos
     # WHEN Upload is clicked after the picked photos went
     ui.page.get_by_test_id("upload-button").click()
     # THEN nothing is sent twice: the picker was emptied when they were queued
@@ -114,13 +114,8 @@ def test_a_failed_upload_is_retried_then_offers_retry(
     assert len(ui.files()) == 1
 
 
-def test_delete_and_erase_ask_first_and_cancel_keeps_everything(
-    start_site: Callable[..., Site], demo: Callable[[str], DemoPage], photos: list[Photo]
-) -> None:
-    site = start_site()
-    ui = demo(site.url).open(site.url + "/")
-    ui.pick(*photos)
-    ui.wait_for_uploads(2)
+def test_delete_and_erase_ask_first_and_cancel_keeps_everything(two_photos: DemoPage) -> None:
+    ui = two_photos
     asked: list[str] = []
 
     def cancel(dialog: Dialog) -> None:

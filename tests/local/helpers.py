@@ -16,7 +16,10 @@ from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.outbox import Outbox
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.envs import SERVICE_KEY, service_env
+from tests.images import png
 from tests.servers import free_port
+
+PNG = png(size=208)
 
 
 @contextlib.contextmanager
@@ -88,3 +91,24 @@ def statuses(answer: bytes) -> list[int]:
         if line.startswith(b"HTTP/1."):
             found.append(int(line.split()[1]))
     return found
+
+
+def new_ticket(base: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A session created with the service key, and its ticket for ``photos/user.png`` (``PNG``)."""
+    created = requests.post(f"{base}/v1/sessions", headers={"Authorization": f"Bearer {SERVICE_KEY}"}, timeout=5)
+    assert created.status_code == 201, created.text
+    sid, token = created.json()["session_id"], created.json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    ticket = requests.post(
+        f"{base}/v1/sessions/{sid}/uploads",
+        json={"path": "photos/user.png", "content_type": "image/png", "size": len(PNG)},
+        headers=auth,
+        timeout=5,
+    ).json()
+    return sid, auth, ticket
+
+
+def listed(base: str, sid: str, auth: dict[str, str]) -> list[str]:
+    """The paths the API lists for the session (none while it answers an error)."""
+    answer = requests.get(f"{base}/v1/sessions/{sid}/files", headers=auth, timeout=10)
+    return [f["path"] for f in answer.json()["files"]] if answer.status_code == 200 else []

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import requests
 
-from tests.images import png
-from tests.local.helpers import eventually
+from tests.local.helpers import PNG, eventually, listed, new_ticket
 from tests.servers import HeraServe, python_env
 
 READ = """
@@ -26,6 +25,7 @@ with SessionReader.from_env() as reader:
 def reader(cwd: Path, sessions_dir: str, session_id: str = "none") -> subprocess.CompletedProcess[str]:
     env = python_env(SESSIONS_DIR=sessions_dir)
     env.pop("PUBLIC_BASE_URL", None)
+    env.pop("SERVICE_API_KEYS", None)  # make dev's open creation: the server warns of it, the reader must not
     return subprocess.run(
         [sys.executable, "-c", READ, session_id], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
     )
@@ -35,24 +35,10 @@ def test_the_reader_from_another_folder_signs_urls_for_the_running_server(tmp_pa
     # GIVEN make dev's server on a port of its own, holding one photo
     data = tmp_path / "data"
     server = HeraServe({"SESSIONS_DIR": str(data)}, tmp_path, start=False)
-    server.env.pop("SERVICE_API_KEYS", None)  # type: ignore[union-attr]
-    photo = png(4, 4)
     with server.start():
-        session = requests.post(f"{server.url}/v1/sessions", timeout=10).json()
-        auth = {"Authorization": f"Bearer {session['token']}"}
-        sid = session["session_id"]
-        ticket = requests.post(
-            f"{server.url}/v1/sessions/{sid}/uploads",
-            json={"path": "photos/me.png", "content_type": "image/png", "size": len(photo)},
-            headers=auth,
-            timeout=10,
-        ).json()
-        assert requests.put(ticket["url"], data=photo, headers=ticket["headers"], timeout=10).status_code == 200
-        assert eventually(
-            lambda: bool(
-                requests.get(f"{server.url}/v1/sessions/{sid}/files", headers=auth, timeout=10).json()["files"]
-            )
-        )
+        sid, auth, ticket = new_ticket(server.url)
+        assert requests.put(ticket["url"], data=PNG, headers=ticket["headers"], timeout=10).status_code == 200
+        assert eventually(lambda: listed(server.url, sid, auth) == ["photos/user.png"])
         # WHEN the backend's reader runs in another folder with the absolute SESSIONS_DIR
         elsewhere = tmp_path / "backend"
         elsewhere.mkdir()
@@ -60,9 +46,9 @@ def test_the_reader_from_another_folder_signs_urls_for_the_running_server(tmp_pa
         # THEN it reads the record, its download URL points at this server's port and serves the bytes
         assert done.returncode == 0, done.stderr
         answer = json.loads(done.stdout)
-        assert answer["path"] == "photos/me.png"
+        assert answer["path"] == "photos/user.png"
         assert answer["url"].startswith(f"{server.url}/"), answer["url"]
-        assert requests.get(answer["url"], timeout=10).content == photo
+        assert requests.get(answer["url"], timeout=10).content == PNG
         # and it says nothing about the server's own settings (no SERVICE_API_KEYS warning, nothing at all)
         assert done.stderr == ""
         assert list(elsewhere.iterdir()) == []

@@ -9,7 +9,6 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -21,11 +20,8 @@ from hera_sessions.runtime import Runtime
 from hera_sessions.runtimes.local.server import LocalServer
 from tests.conftest import SERVICE_KEY, RedisServer, free_port
 from tests.envs import service_env
-from tests.images import png
-from tests.local.helpers import eventually, outbox_of, settle
+from tests.local.helpers import PNG, eventually, listed, new_ticket, outbox_of, settle
 from tests.servers import HeraServe
-
-PNG = png(size=208)
 
 
 def redis_env(sessions_dir: Path, redis: RedisServer, port: int) -> dict[str, str]:
@@ -40,25 +36,6 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
     assert server.proc is not None
     os.kill(server.proc.pid, signal.SIGCONT)
     server.stop()
-
-
-def new_ticket(base: str) -> tuple[str, dict[str, str], dict[str, Any]]:
-    created = requests.post(f"{base}/v1/sessions", headers={"Authorization": f"Bearer {SERVICE_KEY}"}, timeout=5)
-    assert created.status_code == 201, created.text
-    sid, token = created.json()["session_id"], created.json()["token"]
-    auth = {"Authorization": f"Bearer {token}"}
-    ticket = requests.post(
-        f"{base}/v1/sessions/{sid}/uploads",
-        json={"path": "photos/user.png", "content_type": "image/png", "size": len(PNG)},
-        headers=auth,
-        timeout=5,
-    ).json()
-    return sid, auth, ticket
-
-
-def listed(base: str, sid: str, auth: dict[str, str]) -> list[str]:
-    answer = requests.get(f"{base}/v1/sessions/{sid}/files", headers=auth, timeout=10)
-    return [f["path"] for f in answer.json()["files"]] if answer.status_code == 200 else []
 
 
 def test_an_upload_during_a_redis_outage_is_recorded_once_redis_returns(tmp_path: Path, redis: RedisServer) -> None:
