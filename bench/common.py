@@ -463,12 +463,14 @@ def record_files(redis_url: str, files: Mapping[str, Sequence[str]], size: int =
     """Give sessions file records (session id → paths, as the storage-event function leaves them) through the
     real store."""
     from hera_sessions.backends.metadata.redis import RedisMetadataStore
-    from hera_sessions.core.models import FileRecord
+    from hera_sessions.core.models import FileRecord, iso
 
     store = RedisMetadataStore.from_url(redis_url)
     now = time.time()
     for session_id, paths in files.items():
-        records = [FileRecord(p, size, "image/png", f'"{n:032x}"', now, f"{n + 1:018X}") for n, p in enumerate(paths)]
+        records = [
+            FileRecord(p, size, "image/png", f'"{n:032x}"', iso(now), f"{n + 1:018X}") for n, p in enumerate(paths)
+        ]
         store.replace_files(session_id, records, now, 86_400)
     store.close()
 

@@ -200,8 +200,90 @@ function updateEmpty() {
 }
 
 function clearGallery() {
-  els.gallery.replaceChildren();
+  for (const item of [...els.gallery.children]) removeItem(/** @type {HTMLElement} */ (item));
   updateEmpty();
+}
+
+/** Take a tile off the page and let go of its thumbnail's bytes. */
+function removeItem(item) {
+  if (item.dataset.thumbnail) URL.revokeObjectURL(item.dataset.thumbnail);
+  item.remove();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Thumbnails: a tile shows a copy scaled down in the browser to the tile's size in device pixels, never the
+// full photo (a phone's photo is 3–12 MB and 4000 pixels wide; a tile is ~160 CSS pixels). A photo just
+// uploaded is scaled from the picked file (nothing downloaded); a listed one from its signed URL, fetched
+// with CORS (the bucket's rules allow GET) so that the canvas may be read back.
+
+/** The shorter side of a thumbnail, in device pixels, for a tile `width` CSS pixels wide. */
+function thumbnailEdge(width) {
+  return Math.min(1024, Math.ceil(Math.max(width, 160) * (window.devicePixelRatio || 1)));
+}
+
+/**
+ * An object URL of `source` (a picked File or a signed URL) scaled down so its shorter side is `edge`;
+ * `source` itself (as an object URL for a file) when it is small already; null when the browser cannot
+ * decode it here (HEIC outside Safari, a CDN without CORS): the tile then loads the URL as it is.
+ * @param {Blob | string} source
+ * @param {number} edge
+ * @returns {Promise<{url: string, owned: boolean} | null>}
+ */
+async function thumbnail(source, edge) {
+  /** @type {ImageBitmap | HTMLImageElement} */
+  let picture;
+  try {
+    if (typeof source === "string") {
+      const image = new Image();
+      image.crossOrigin = "anonymous";
+      image.src = source;
+      await image.decode();
+      picture = image;
+    } else {
+      picture = await createImageBitmap(source, { imageOrientation: "from-image" });
+    }
+  } catch {
+    return null;
+  }
+  const width = "naturalWidth" in picture ? picture.naturalWidth : picture.width;
+  const height = "naturalHeight" in picture ? picture.naturalHeight : picture.height;
+  const scale = edge / Math.min(width, height);
+  try {
+    if (scale >= 1) {
+      return typeof source === "string" ? { url: source, owned: false } : { url: URL.createObjectURL(source), owned: true };
+    }
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(width * scale));
+    canvas.height = Math.max(1, Math.round(height * scale));
+    const g = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+    g.imageSmoothingQuality = "high";
+    g.drawImage(picture, 0, 0, canvas.width, canvas.height);
+    // WebP keeps a PNG's transparency; a browser that cannot write it gives PNG.
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/webp", 0.85));
+    return blob ? { url: URL.createObjectURL(blob), owned: true } : null;
+  } catch {
+    return null; // a canvas the browser will not read back
+  } finally {
+    if ("close" in picture) picture.close();
+  }
+}
+
+/** Run `show` once `element` comes near the screen (at once where the browser cannot tell). */
+function whenVisible(element, show) {
+  if (!("IntersectionObserver" in window)) {
+    show();
+    return;
+  }
+  const observer = new IntersectionObserver(
+    (entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) {
+        observer.disconnect();
+        show();
+      }
+    },
+    { rootMargin: "200px" },
+  );
+  observer.observe(element);
 }
 
 /** The name a person knows a file by: the picked name from the record, else as picked here, else the path's last part. */
@@ -215,8 +297,11 @@ function details(record) {
   return record.width && record.height ? `${size} · ${record.width} × ${record.height}` : size;
 }
 
-/** Show (or refresh) a photo; `record` may lack a URL, which is then fetched. */
-function showPhoto(record, { first = true, locationRemoved = false } = {}) {
+/**
+ * Show (or refresh) a photo; `record` may lack a URL, which is then fetched. `file` is the picked file it was
+ * uploaded from, when there is one: its thumbnail is made from that.
+ */
+function showPhoto(record, { first = true, locationRemoved = false, file = /** @type {Blob | null} */ (null) } = {}) {
   const name = nameOf(record);
   const item = document.createElement("li");
   item.className = "photo";
@@ -228,7 +313,6 @@ function showPhoto(record, { first = true, locationRemoved = false } = {}) {
   frame.className = "thumb";
   const img = document.createElement("img");
   img.alt = name;
-  img.loading = "lazy";
   img.decoding = "async";
   let refreshed = false;
   img.addEventListener("error", async () => {
@@ -275,20 +359,31 @@ function showPhoto(record, { first = true, locationRemoved = false } = {}) {
   remove.addEventListener("click", () => deletePhoto(item, remove));
 
   item.append(frame, caption, remove);
-  galleryItem(record.path)?.remove();
+  const shown = galleryItem(record.path);
+  if (shown) removeItem(shown);
   if (first) els.gallery.prepend(item);
   else els.gallery.append(item);
   updateEmpty();
 
-  if (record.url) img.src = record.url;
-  else {
-    client
-      ?.getDownloadUrl(record.path)
-      .then((info) => {
-        img.src = info.url;
-      })
-      .catch(() => img.dispatchEvent(new Event("error")));
+  const display = async (/** @type {Blob | string} */ source, /** @type {string | null} */ url) => {
+    const small = await thumbnail(source, thumbnailEdge(frame.clientWidth));
+    if (small?.owned) item.dataset.thumbnail = small.url;
+    if (!item.isConnected) removeItem(item); // deleted or replaced meanwhile: let go of the bytes
+    else if (small || url) img.src = small ? small.url : /** @type {string} */ (url);
+    else img.dispatchEvent(new Event("error"));
+  };
+  if (file) {
+    display(file, record.url ?? null);
+    return;
   }
+  whenVisible(frame, async () => {
+    try {
+      const url = record.url ?? (await /** @type {HeraSessionsClient} */ (client).getDownloadUrl(record.path)).url;
+      await display(url, url);
+    } catch {
+      img.dispatchEvent(new Event("error"));
+    }
+  });
 }
 
 async function deletePhoto(item, button) {
@@ -308,7 +403,7 @@ async function deletePhoto(item, button) {
   }
   // Keep the keyboard where it was: on the next photo's Delete button, else on the heading.
   const next = item.nextElementSibling ?? item.previousElementSibling;
-  item.remove();
+  removeItem(item);
   updateEmpty();
   pickedNames.delete(path);
   say(`Deleted ${name}.`);
@@ -400,7 +495,7 @@ async function uploadOne(file) {
     pickedNames.set(record.path, record.name || file.name);
     progress.value = progress.max;
     setStatus("done", record.recorded ? "Uploaded" : "Uploaded (still being processed)");
-    showPhoto(record, { locationRemoved: record.sent?.location === "stripped" });
+    showPhoto(record, { locationRemoved: record.sent?.location === "stripped", file });
     return true;
   } catch (err) {
     const text = describe(err, file.name);

@@ -16,7 +16,7 @@ import shutil
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -353,6 +353,10 @@ def start_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
 # -- the demo page, as a person uses it -------------------------------------------------------------------
 
 
+#: The page scales a photo down to its tile (the shorter side the tile's width in device pixels, 160 at least).
+THUMBNAIL_MIN = 160
+
+
 class DemoPage:
     """The demo page's controls by their test ids and roles."""
 
@@ -415,6 +419,23 @@ class DemoPage:
         )
         pairs = items.evaluate_all("items => items.map(i => [i.dataset.name, i.querySelector('img').naturalWidth])")
         return dict(pairs)
+
+    def check_thumbnails(self, picked: Sequence[Photo]) -> dict[str, str]:
+        """Every tile's thumbnail loaded and is no bigger than it needs to be: a photo narrower than a tile as it is,
+        a bigger one scaled down in the browser (an object URL). → shown name → its source's scheme."""
+        widths = self.thumbnails()
+        schemes: dict[str, str] = dict(
+            self.page.get_by_test_id("gallery-item").evaluate_all(
+                "items => items.map(i => [i.dataset.name, i.querySelector('img').src.split(':')[0]])"
+            )
+        )
+        for photo in picked:
+            if photo.width <= THUMBNAIL_MIN:
+                assert widths[photo.name] == photo.width, (photo.name, widths)
+            else:
+                assert 0 < widths[photo.name] < photo.width, (photo.name, widths)
+                assert schemes[photo.name] == "blob", (photo.name, schemes)
+        return schemes
 
     def session(self) -> dict[str, str]:
         """The session the page uses (kept in sessionStorage)."""

@@ -21,6 +21,7 @@ from hera_sessions.runtime import Runtime
 from tests.azure.conftest import Container, blob_created_event, sequencer, trigger_event
 from tests.browser.conftest import (
     PUT_BODY,
+    WAIT_MS,
     DemoPage,
     Photo,
     Site,
@@ -99,7 +100,7 @@ def test_the_page_uploads_straight_to_blob_storage(
     rows = ui.page.get_by_test_id("upload-row")
     assert rows.locator(".row-status").all_inner_texts() == ["Uploaded"] * len(picked)
     assert azure_container.names(prefix) == sorted(prefix + path for path in expected)
-    assert ui.thumbnails() == {photo.name: photo.width for photo in picked}
+    ui.check_thumbnails(picked)  # scaled from the picked files
     listing = ui.listing().json()["files"]
     assert sorted((f["path"], f["size"], f["content_type"]) for f in listing) == sorted(
         (p, len(f.data), "image/png" if p.endswith(".png") else "image/jpeg") for p, f in expected.items()
@@ -109,6 +110,11 @@ def test_the_page_uploads_straight_to_blob_storage(
         committed, _ = azure_container.client.get_blob_client(prefix + path).get_block_list("committed")
         assert len(committed) == 2
     assert recorder == []
+
+    # AND opened again, the page lists them and scales each down from its signed URL (read through the CORS rule)
+    ui.page.reload()
+    expect(ui.page.get_by_test_id("gallery-item")).to_have_count(len(picked), timeout=WAIT_MS)
+    ui.check_thumbnails(picked)
 
     # WHEN the session is erased THEN the container holds nothing of it
     ui.page.once("dialog", lambda dialog: dialog.accept())  # "Erase this session?"

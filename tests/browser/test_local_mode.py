@@ -89,6 +89,55 @@ def test_the_upload_button_never_sends_a_finished_photo_again(two_photos: DemoPa
     assert len(ui.files()) == 2
 
 
+def test_thumbnails_are_scaled_down_in_the_browser_and_the_picked_file_is_not_downloaded(
+    start_site: Callable[..., Site], demo: Callable[[str], DemoPage]
+) -> None:
+    site = start_site()
+    ui = demo(site.url).open(site.url + "/")
+    downloads: list[str] = []
+    ui.page.on("request", lambda r: r.method == "GET" and "/local-storage/" in r.url and downloads.append(r.url))
+    big = Photo("Big Garden.png", noise_png(1800, 1200), 1800)
+
+    def shown() -> tuple[int, int, str, int]:
+        """The tile's thumbnail: natural width and height, how its source begins, and the tile's width in pixels."""
+        assert ui.thumbnails()  # loaded
+        return tuple(
+            ui.page.get_by_test_id("gallery-item")
+            .locator("img")
+            .evaluate(
+                """img => [img.naturalWidth, img.naturalHeight, img.src.split(":")[0],
+                         Math.round(img.parentElement.clientWidth * devicePixelRatio)]"""
+            )
+        )
+
+    # WHEN a person uploads a photo of 1800 by 1200 pixels (6.5 MB)
+    ui.pick(big)
+    assert ui.wait_for_uploads(1) == [(big.name, "done")]
+    # THEN its tile shows a copy scaled down to the tile (shorter side = the tile's width), made from the picked
+    # file: storage is not asked for the photo at all; the stored file is the whole photo
+    width, height, scheme, tile = shown()
+    assert (scheme, height) == ("blob", max(tile, 160)) and width == round(1800 * height / 1200), (width, height, tile)
+    assert width < 600
+    assert downloads == []
+    (record,) = ui.records()
+    assert (record["width"], record["height"], record["size"]) == (1800, 1200, len(big.data))
+
+    # WHEN the page is opened again THEN the listed photo is fetched once and scaled down the same way
+    ui.page.reload()
+    expect(ui.page.get_by_test_id("gallery-item")).to_have_count(1, timeout=WAIT_MS)
+    width, height, scheme, tile = shown()
+    assert (scheme, height) == ("blob", max(tile, 160)) and width < 600
+    assert len(downloads) == 1, downloads
+
+    # AND deleting the tile lets go of the thumbnail's bytes (its object URL is revoked)
+    url = ui.page.get_by_test_id("gallery-item").locator("img").get_attribute("src")
+    ui.page.once("dialog", lambda dialog: dialog.accept())
+    ui.page.get_by_role("button", name=f"Delete {big.name}").click()
+    expect(ui.page.get_by_test_id("gallery-item")).to_have_count(0)
+    gone = ui.page.evaluate("url => fetch(url).then(() => false, () => true)", url)
+    assert gone
+
+
 def test_a_failed_upload_is_retried_then_offers_retry(
     start_site: Callable[..., Site], demo: Callable[[str], DemoPage], photos: list[Photo]
 ) -> None:

@@ -208,6 +208,24 @@ class MetadataContract:
         assert record.to_json()["content_md5"] == md5
 
     @pytest.mark.parametrize(
+        ("etag", "size", "kept"), [("e-2", 100, True), ("other-2", 100, False), ("e-2", 99, False)]
+    )
+    def test_the_same_object_announced_again_keeps_its_name_and_md5(
+        self, store: MetadataStore, sid: str, etag: str, size: int, kept: bool
+    ) -> None:
+        # GIVEN a multipart upload recorded from its ticket (S3 then announces the same object a second time)
+        name, md5 = "Panorama.png", "1B2M2Y8AsgTpgAmY7PhCfg=="
+        reservation = Reservation("photos/p.png", 100, "image/png", int(time.time()) + 60, name=name, content_md5=md5)
+        store.reserve_upload(sid, reservation, LIMITS, time.time(), TTL)
+        assert self.apply(store, created(sid, "photos/p.png", "01", etag="e-2")) == [Outcome.RECORDED]
+        # WHEN a later event names the same object (same ETag and size), or another one
+        assert self.apply(store, created(sid, "photos/p.png", "02", size=size, etag=etag)) == [Outcome.RECORDED]
+        # THEN the same object keeps its name and MD5; other bytes have neither (no ticket asked for them)
+        record = store.get_file(sid, "photos/p.png")
+        assert record is not None
+        assert (record.name, record.content_md5) == ((name, md5) if kept else (None, None))
+
+    @pytest.mark.parametrize(
         ("etag", "outcome"),
         [
             ("d41d8cd98f00b204e9800998ecf8427e", Outcome.RECORDED),  # the declared MD5
@@ -233,7 +251,14 @@ class MetadataContract:
 
     def test_reconcile_keeps_name_and_md5(self, store: MetadataStore, sid: str) -> None:
         record = FileRecord(
-            "a.png", 10, "image/png", "e", 1.0, "01", name="ä.png", content_md5="AAAAAAAAAAAAAAAAAAAAAA=="
+            "a.png",
+            10,
+            "image/png",
+            "e",
+            "1970-01-01T00:00:01Z",
+            "01",
+            name="ä.png",
+            content_md5="AAAAAAAAAAAAAAAAAAAAAA==",
         )
         store.replace_files(sid, [record], time.time(), TTL)
         assert store.list_files(sid) == [record]
@@ -359,9 +384,9 @@ class MetadataContract:
         forgotten = store.forget_file(sid, "p/a.png", time.time(), TTL)
         assert forgotten is not None and forgotten.path == "p/a.png"
         assert store.forget_file(sid, "p/a.png", time.time(), TTL) is None
-        store.replace_files(sid, [FileRecord("p/c.png", 3, "image/png", "e", 1.0)], time.time(), TTL)
+        store.replace_files(sid, [FileRecord("p/c.png", 3, "image/png", "e", "1970-01-01T00:00:01Z")], time.time(), TTL)
         assert [r.path for r in store.list_files(sid)] == ["p/c.png"]
-        assert store.get_file(sid, "p/c.png") == FileRecord("p/c.png", 3, "image/png", "e", 1.0)
+        assert store.get_file(sid, "p/c.png") == FileRecord("p/c.png", 3, "image/png", "e", "1970-01-01T00:00:01Z")
 
     def test_a_deleted_file_stays_deleted_when_its_created_event_comes_again(
         self, store: MetadataStore, sid: str
@@ -521,7 +546,7 @@ class MetadataContract:
         store.reserve_upload(sid, Reservation("p/2.png", 10, "image/png", later + 60), LIMITS, later, TTL)
         self.assert_counters_right(store, sid)
         # the old replace_files.lua (reconcile) changes the field count
-        records = [FileRecord(f"p/{i}.png", 10, "image/png", "e", 1.0) for i in range(5, 8)]
+        records = [FileRecord(f"p/{i}.png", 10, "image/png", "e", "1970-01-01T00:00:01Z") for i in range(5, 8)]
         args = [TTL] + [x for r in records for x in ("f:" + r.path, record_to_field(r))]
         self.before_counters(store, "replace_files")(keys=RedisMetadataStore._keys(sid), args=args)
         with pytest.raises(QuotaExceededError):  # 3 records and a ticket: 4 files

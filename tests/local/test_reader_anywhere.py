@@ -4,6 +4,7 @@ against ``make dev``'s server on a port of its own."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,8 @@ import json, sys
 from hera_sessions.reader import SessionReader
 with SessionReader.from_env() as reader:
     (record,) = reader.files(sys.argv[1])
-    print(json.dumps({"path": record.path, "url": reader.download_url(sys.argv[1], record.path)}))
+    url = reader.download_url(sys.argv[1], record.path)
+    print(json.dumps({"path": record.path, "url": url, "uploaded_at": record.uploaded_at, "json": record.to_json()}))
 """
 
 
@@ -49,6 +51,11 @@ def test_the_reader_from_another_folder_signs_urls_for_the_running_server(tmp_pa
         assert answer["path"] == "photos/user.png"
         assert answer["url"].startswith(f"{server.url}/"), answer["url"]
         assert requests.get(answer["url"], timeout=10).content == PNG
+        # and its record is the API's, field for field, with one time format (ISO 8601 text) in both
+        (api_record,) = requests.get(f"{server.url}/v1/sessions/{sid}/files", headers=auth, timeout=10).json()["files"]
+        assert answer["json"] == {k: v for k, v in api_record.items() if k in answer["json"]}
+        assert answer["uploaded_at"] == api_record["uploaded_at"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", answer["uploaded_at"])
         # and it says nothing about the server's own settings (no SERVICE_API_KEYS warning, nothing at all)
         assert done.stderr == ""
         assert list(elsewhere.iterdir()) == []

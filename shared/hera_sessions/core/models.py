@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 
 def iso(ts: float) -> str:
-    """Epoch seconds → ``2026-11-29T05:42:14Z`` (what the API shows)."""
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Epoch seconds → ``2026-11-29T05:42:14Z``: the one time format of the API and the reader."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts)))  # datetime's text at 3x its speed
+
+
+def epoch(text: str) -> int:
+    """``2026-11-29T05:42:14Z`` → epoch seconds (``iso``'s inverse)."""
+    return int(datetime.fromisoformat(text).timestamp())
 
 
 def now() -> float:
@@ -41,7 +46,7 @@ class FileRecord:
     size: int
     content_type: str
     etag: str | None
-    uploaded_at: float
+    uploaded_at: str  # ISO 8601 UTC, to the second (``iso``), as the API shows it
     sequencer: str | None = None
     name: str | None = None  # the picked file's name, NFC
     content_md5: str | None = None  # base64 MD5 the client declared (and storage verified where it can)
@@ -55,7 +60,7 @@ class FileRecord:
             "size": self.size,
             "content_type": self.content_type,
             "etag": self.etag,
-            "uploaded_at": iso(self.uploaded_at),
+            "uploaded_at": self.uploaded_at,
             "name": self.name,
             "content_md5": self.content_md5,
             "width": self.width,

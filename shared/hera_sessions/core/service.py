@@ -37,6 +37,7 @@ from hera_sessions.core.models import (
     StorageEvent,
     UploadRequest,
     UploadTicket,
+    iso,
     now,
 )
 from hera_sessions.core.rules import CheckedEvent, Limits
@@ -469,7 +470,7 @@ class SessionService:
             if checked is None or checked.problem or not ctype:
                 logger.warning("reconcile left an object unrecorded", extra={"key": info.key})
                 continue
-            records.append(FileRecord(path, info.size, ctype, info.etag, info.last_modified, None))
+            records.append(FileRecord(path, info.size, ctype, info.etag, iso(info.last_modified), None))
         self.metadata.replace_files(session_id, records, now(), self.settings.session_ttl)
         kept = sum(1 for r in records if r.path in before)
         return ReconcileReport(session_id, len(records) - kept, len(before) - kept, kept)

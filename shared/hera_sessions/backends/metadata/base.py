@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hera_sessions.core.models import Check, FileRecord, Outcome, Reservation, SessionInfo, SessionSnapshot
+from hera_sessions.core.models import Check, FileRecord, Outcome, Reservation, SessionInfo, SessionSnapshot, epoch, iso
 from hera_sessions.core.rules import CheckedEvent, Limits
 
 __all__ = [
@@ -39,7 +39,7 @@ def record_from_field(path: str, raw: str) -> FileRecord | None:
         size=int(value["s"]),
         content_type=value["t"],
         etag=value.get("e"),
-        uploaded_at=float(value.get("u", 0)),
+        uploaded_at=iso(value.get("u", 0)),
         sequencer=value.get("q"),
         name=value.get("n"),
         content_md5=value.get("m"),
@@ -50,7 +50,7 @@ def record_from_field(path: str, raw: str) -> FileRecord | None:
 
 
 def record_to_field(r: FileRecord) -> str:
-    wire: dict[str, Any] = {"s": r.size, "t": r.content_type, "u": int(r.uploaded_at)}
+    wire: dict[str, Any] = {"s": r.size, "t": r.content_type, "u": epoch(r.uploaded_at)}
     if r.etag:
         wire["e"] = r.etag
     if r.sequencer is not None:

@@ -89,7 +89,13 @@ local function apply(ev)
   local why = quota(ev.p, ev.s, max_files, max_bytes)
   if why then return 'rejected|' .. why end
   local r = {s = ev.s, t = ctype, u = ev.u or now, e = ev.e, q = ev.q}
-  if t then r.n = t.n; r.m = t.m end  -- the name and MD5 the ticket was asked with
+  if t then
+    r.n, r.m = t.n, t.m  -- the name and MD5 the ticket was asked with
+  elseif cur and not cur.d and ev.e and cur.e == ev.e and cur.s == ev.s then
+    -- the same object announced again under a later sequencer (S3 may send ObjectCreated:Put and then
+    -- ObjectCreated:CompleteMultipartUpload for one multipart upload): it keeps the name and MD5 it was recorded with
+    r.n, r.m = cur.n, cur.m
+  end
   if ours then r.m = md5_base64(ev.e) end  -- the MD5 of the bytes the service wrote, not the client's
   r.W, r.H, r.L = ev.W, ev.H, ev.L
   put_record(ev.p, r)
