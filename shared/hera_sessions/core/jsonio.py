@@ -44,10 +44,16 @@ def load_json(raw: str | bytes | None) -> Any:
     if not raw:
         raise InvalidInputError("The request needs a JSON body.", "invalid_json")
     try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if isinstance(raw, bytes):
+            text = raw.decode("utf-8")  # UTF-8 never decodes to a lone surrogate
+        else:
+            text = raw
+            if not text.isascii():
+                text.encode("utf-8")  # a str may hold one: refused here, at C speed
         value = json.loads(text, parse_constant=_no_constants, parse_float=_finite, parse_int=_integer)
-        # Lone surrogates parse (from \u escapes) but have no UTF-8: check by encoding once, at C speed.
-        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        if "\\u" in text:
+            # Lone surrogates also parse from \u escapes: check the value by encoding it once, at C speed.
+            json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except _Refused as exc:
         raise InvalidInputError(f"The body is not valid JSON: {exc}", "invalid_json") from None
     except UnicodeError:

@@ -130,9 +130,15 @@ def create_app(settings: Settings, service: Callable[[], SessionService]) -> API
         cors = CORSConfig(allow_origin=first, extra_origins=rest, max_age=600, expose_headers=["Location"])
     app = APIGatewayHttpResolver(cors=cors)
 
+    def authorization() -> str | None:
+        # Payload v2 lowercases header names (API Gateway does, and so does http.event for the other runtimes):
+        # read the event's own dict, not Powertools' case-insensitive copy, which is rebuilt on every access.
+        headers: dict[str, str] = app.current_event.raw_event.get("headers") or {}
+        return headers.get("authorization")
+
     def authorized(session_id: str) -> SessionService:
         svc = service()
-        svc.authorize(session_id, app.current_event.headers.get("authorization"))
+        svc.authorize(session_id, authorization())
         return svc
 
     def body() -> bytes:
@@ -164,7 +170,7 @@ def create_app(settings: Settings, service: Callable[[], SessionService]) -> API
 
     @handler
     def create_session() -> Response[Any]:
-        created = service().create_session(app.current_event.headers.get("authorization"))
+        created = service().create_session(authorization())
         return _json(201, created.to_json())
 
     @handler
