@@ -13,10 +13,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hera_sessions import config
+from hera_sessions import config, lazy
+
+# Before anything imports Powertools' resolver or batch utilities, or redis-py: their package __init__s import
+# every resolver, event source and client they offer; a function needs one of each (hera_sessions.lazy).
+lazy.defer_all()
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
 
     from hera_sessions.config import Settings
     from hera_sessions.core.service import SessionService

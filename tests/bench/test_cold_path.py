@@ -49,9 +49,19 @@ def test_incomplete_or_expiring_environment_credentials_are_left_to_botocore(env
     assert environment_credentials(env) is None
 
 
-#: What the API function's first upload request must not import: redis-py's asyncio client, the event path's
-#: image checks, boto3.
-NOT_ON_THE_API_PATH = ("redis.asyncio.client", "redis.asyncio.cluster", "hera_sessions.core.images", "boto3")
+#: What the API function's first upload request must not import: redis-py's asyncio client, Powertools' other
+#: resolvers and the data classes of event sources it never sees (hera_sessions.lazy), the event path's image
+#: checks, boto3.
+NOT_ON_THE_API_PATH = (
+    "redis.asyncio.client",
+    "redis.asyncio.cluster",
+    "aws_lambda_powertools.event_handler.appsync",
+    "aws_lambda_powertools.event_handler.bedrock_agent",
+    "aws_lambda_powertools.utilities.data_classes.kafka_event",
+    "aws_lambda_powertools.utilities.data_classes.cognito_user_pool_event",
+    "hera_sessions.core.images",
+    "boto3",
+)
 
 
 def test_a_fresh_api_function_signs_its_first_upload_importing_only_what_it_uses(redis_server: RedisServer) -> None:
@@ -76,8 +86,8 @@ def test_the_deferred_asyncio_client_is_still_there_when_asked_for() -> None:
     # GIVEN a fresh interpreter that imports redis-py as the metadata backend does
     code = (
         "import sys\n"
-        "from hera_sessions.backends.metadata.redispy import defer_asyncio\n"
-        "defer_asyncio()\n"
+        "from hera_sessions import lazy\n"
+        "lazy.defer('redis.asyncio')\n"
         "import redis\n"
         "assert 'redis.asyncio.client' not in sys.modules, 'imported at once'\n"
         "from redis.asyncio import Redis, RedisCluster\n"

@@ -75,9 +75,9 @@ def _seconds(pttl: int) -> float | None:
 
 def connect(url: str, timeout: float, cluster: bool | None = None) -> redis.Redis | redis.RedisCluster:
     """One client from a URL; ``?cluster=true`` (or ``cluster=True``) makes it a Redis Cluster client."""
-    from hera_sessions.backends.metadata.redispy import defer_asyncio
+    from hera_sessions import lazy
 
-    defer_asyncio()  # the synchronous client only: redis-py's asyncio client stays off the cold start
+    lazy.defer("redis.asyncio")  # the synchronous client only: redis-py's asyncio client stays off the cold start
     import redis
     from redis.backoff import ExponentialBackoff
     from redis.driver_info import DriverInfo

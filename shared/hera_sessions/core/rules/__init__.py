@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from hera_sessions.core.models import EventKind
@@ -51,8 +51,9 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
 
 @cache
 def source(name: str) -> str:
-    """One ``.lua`` file of this package, as text."""
-    return resources.files(__name__).joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    """One ``.lua`` file of this package, as text (beside this module: the package is always installed as files,
+    and ``importlib.resources`` would cost the cold start its import)."""
+    return (Path(__file__).parent / f"{name}.lua").read_text(encoding="utf-8")
 
 
 @cache

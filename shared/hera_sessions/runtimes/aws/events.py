@@ -27,7 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
-from aws_lambda_powertools.utilities.batch import BasePartialBatchProcessor, EventType, ExceptionInfo
+from aws_lambda_powertools.utilities.batch.base import BasePartialBatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch.exceptions import ExceptionInfo
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from hera_sessions.core import telemetry
