@@ -157,3 +157,22 @@ def test_a_storage_event_after_the_erasure_is_refused(handlers: tuple[ModuleType
     assert invoke("s3-object-created.json", api, storage_events, runtime)[0] == {"erased": 1}
     assert invoke("sqs-eventbridge-batch.json", api, storage_events, runtime)[0] == {"batchItemFailures": []}
     assert runtime.service().metadata.get_session(SESSION) is None
+
+
+def test_each_call_logs_with_its_own_lambda_context_and_nothing_left_from_the_last(
+    handlers: tuple[ModuleType, ModuleType, Runtime],
+) -> None:
+    # GIVEN both functions (their Logger decorators keep no clear_state: nothing appends keys per request)
+    api, storage_events, _ = handlers
+    for module in (api, storage_events):
+        event = load_event("api-list-files.json" if module is api else "sqs-s3-batch.json")
+        # WHEN two calls come with different request ids
+        keys = []
+        for request_id in ("first-request", "second-request"):
+            context = SimpleNamespace(**{**vars(CONTEXT), "aws_request_id": request_id})
+            module.lambda_handler(event, context)
+            keys.append(dict(module.logger.get_current_keys()))
+        # THEN the second call's keys are its own context's, and no key of the first call is left over
+        assert keys[1]["function_request_id"] == "second-request"
+        assert keys[1]["cold_start"] is False
+        assert set(keys[1]) == set(keys[0])

@@ -25,6 +25,8 @@ def now() -> float:
 
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
+    """A live session: when it began and when it expires (epoch seconds)."""
+
     session_id: str
     created_at: float
     expires_at: float
@@ -32,6 +34,8 @@ class SessionInfo:
 
 @dataclass(frozen=True, slots=True)
 class NewSession:
+    """The answer to ``POST /v1/sessions``: the session's id, its bearer token and when it expires."""
+
     session_id: str
     token: str
     expires_at: float
@@ -42,6 +46,8 @@ class NewSession:
 
 @dataclass(frozen=True, slots=True)
 class FileRecord:
+    """A recorded file of a session, as the API lists it and the AI backend's reader returns it."""
+
     path: str
     size: int
     content_type: str
@@ -71,6 +77,8 @@ class FileRecord:
 
 @dataclass(frozen=True, slots=True)
 class UploadRequest:
+    """What a client asks ``POST /uploads`` for: a path, its type and size, and how it sends the bytes."""
+
     path: str
     content_type: str
     size: int
@@ -96,6 +104,8 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class UploadPart:
+    """One part of a multipart upload: its number and the URL its bytes go to."""
+
     part_number: int
     url: str
 
@@ -187,6 +197,8 @@ class Outcome(StrEnum):
 
 @dataclass(slots=True)  # not frozen: one for every event of a batch (see StorageEvent)
 class EventResult:
+    """What became of one storage event (:class:`Outcome`), and why when it was not recorded."""
+
     event: StorageEvent
     outcome: Outcome
     reason: str = ""

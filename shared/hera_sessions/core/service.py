@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -56,6 +57,8 @@ _RECORDED = frozenset({Outcome.RECORDED, Outcome.REMOVED, Outcome.DUPLICATE})
 
 @dataclass(frozen=True, slots=True)
 class Download:
+    """A file's record with a signed URL that serves its bytes until ``expires_at``."""
+
     record: FileRecord
     url: str
     expires_at: float
@@ -63,6 +66,8 @@ class Download:
 
 @dataclass(frozen=True, slots=True)
 class ReconcileReport:
+    """What ``reconcile`` changed in a session's records: adopted, dropped and kept files."""
+
     session_id: str
     adopted: int
     dropped: int
@@ -71,6 +76,8 @@ class ReconcileReport:
 
 #: A file name: at most this many bytes of UTF-8 (what most file systems allow), after NFC normalisation.
 MAX_NAME_BYTES = 255
+#: What a name may not hold: control characters (C0, DEL, C1).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def check_name(name: object) -> str:
@@ -86,7 +93,7 @@ def check_name(name: object) -> str:
         raise InvalidInputError(
             f"'name' is {size} bytes of UTF-8; at most {MAX_NAME_BYTES} are allowed.", "invalid_name"
         )
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in name):
+    if _CONTROL.search(name):
         raise InvalidInputError("'name' may not hold control characters.", "invalid_name")
     return name
 

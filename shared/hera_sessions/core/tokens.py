@@ -24,6 +24,8 @@ def _b64(raw: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Key:
+    """One signing key of the token secret, by its key id."""
+
     kid: str
     secret: bytes
 

@@ -35,6 +35,8 @@ class UploadSpec:
 
 @dataclass(frozen=True, slots=True)
 class DownloadSpec:
+    """What a signed download URL is for: the object, how it is served, and for how long."""
+
     key: str
     content_type: str
     filename: str  # the name a download saves under (any Unicode: the record's name)

@@ -26,6 +26,8 @@ SKEW_WARN = 60
 
 @dataclass(frozen=True, slots=True)
 class CorsRule:
+    """One CORS rule of a bucket, normalised for comparison with the rules it needs."""
+
     origins: frozenset[str]
     methods: frozenset[str]  # upper case
     exposed: frozenset[str]  # lower case

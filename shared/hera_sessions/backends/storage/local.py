@@ -86,6 +86,8 @@ def _sidecar(target: Path) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class StoredObject:
+    """An object as local storage wrote it: its key, size and ETag (its MD5)."""
+
     key: str
     size: int
     etag: str

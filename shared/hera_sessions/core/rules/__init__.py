@@ -64,6 +64,8 @@ def script(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """A session's quotas: files, bytes, and the largest upload."""
+
     max_files: int
     max_bytes: int
     upload_max: int
