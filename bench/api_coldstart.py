@@ -41,7 +41,7 @@ VARIANTS = {
     "ours through botocore": ("app", API_DIR, ""),
 }
 #: The variant whose credentials come from botocore's chain, as if they were not in the environment (botocore
-#: refreshes environment credentials that carry an expiry, so the signer leaves them to it): boto3 gets imported.
+#: refreshes environment credentials that carry an expiry, so the signer leaves them to it): botocore gets imported.
 THROUGH_BOTOCORE = {"AWS_CREDENTIAL_EXPIRATION": "2099-01-01T00:00:00Z"}
 SIDES = ("ours", "reference")
 
@@ -52,8 +52,11 @@ def check(sample: ColdSample, variant: str) -> None:
         raise RuntimeError(f"{variant}: unexpected first answer {answer}")
     if variant != "floor" and f"https://{BUCKET}.s3." not in answer.get("body", ""):
         raise RuntimeError(f"{variant}: no AWS-style upload URL in {answer}")
-    if ("boto3" in sample.packages) != (variant in ("reference", "ours through botocore")):
+    if ("boto3" in sample.packages) != (variant == "reference"):
         raise RuntimeError(f"{variant}: boto3 {'' if 'boto3' in sample.packages else 'not '}imported")
+    session = "botocore.session" in sample.modules  # (Powertools imports the botocore package itself, not this)
+    if session != (variant in ("reference", "ours through botocore")):
+        raise RuntimeError(f"{variant}: botocore's session {'' if session else 'not '}imported")
 
 
 def run(quick: bool) -> Result:

@@ -104,7 +104,7 @@ class CloudFront:
                         connect_timeout=CONNECT_TIMEOUT,
                         read_timeout=READ_TIMEOUT,
                     )
-                    self._client = _boto_session().client("cloudfront", config=config)
+                    self._client = _boto_session().create_client("cloudfront", config=config)
         return self._client
 
     def invalidate(self, prefix: str) -> str | None:
