@@ -49,8 +49,6 @@ logger = logging.getLogger("hera_sessions")
 #: A second, larger read when an image's size lies beyond its first HEAD_BYTES (a JPEG whose EXIF, ICC profile
 #: and other segments come first); beyond this, the object is refused.
 HEADER_MAX_BYTES = 1024 * 1024
-#: Reads of one batch's new objects run side by side, this many at a time.
-READ_THREADS = 8
 #: The outcomes of events that are recorded (or already were): nothing to delete, nothing to log.
 _RECORDED = frozenset({Outcome.RECORDED, Outcome.REMOVED, Outcome.DUPLICATE})
 
@@ -352,9 +350,9 @@ class SessionService:
             return replace(item, problem=f"its bytes are not a {images.name(expected)} image ({seen})")
         if info.width is None or info.height is None:
             return replace(item, problem=f"its {images.name(expected)} header (the image size) could not be read")
+        if not info.gps:  # (most photos: one copy of the event, not two)
+            return replace(item, width=info.width, height=info.height, location="stripped" if info.stripped else "none")
         sized = replace(item, width=info.width, height=info.height)
-        if not info.gps:
-            return replace(sized, location="stripped" if info.stripped else "none")
         mode = self.settings.location_metadata
         if mode == "keep":
             return replace(sized, location="kept")
@@ -389,11 +387,12 @@ class SessionService:
     ) -> dict[int, CheckedEvent | EventResult]:
         """:meth:`inspect_object` for each new image of the batch, a few reads side by side when there are several."""
         reads = [(i, c) for i, c in checked if _is_image_upload(c)]
-        if len(reads) < 2:
+        threads = min(self.storage.read_concurrency, len(reads))
+        if threads < 2:
             return {i: self.inspect_object(events[i], c) for i, c in reads}
         from concurrent.futures import ThreadPoolExecutor  # batches only: a single event never pays for it
 
-        with ThreadPoolExecutor(min(READ_THREADS, len(reads))) as pool:
+        with ThreadPoolExecutor(threads) as pool:
             return dict(
                 zip(
                     (i for i, _ in reads),

@@ -57,6 +57,9 @@ class Storage(ABC):
     supports_post: bool = True
     #: The large-file protocol name, when the backend has one ("s3-multipart", "gcs-resumable", ...).
     large_protocol: str | None = None
+    #: How many reads of one batch's new objects run side by side (``read_head`` over the network waits;
+    #: threads overlap the waits).
+    read_concurrency: int = 8
 
     @abstractmethod
     def presign_upload(self, spec: UploadSpec) -> UploadTicket: ...
