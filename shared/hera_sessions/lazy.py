@@ -6,7 +6,8 @@ files import everything they offer:
 - ``aws_lambda_powertools/event_handler/__init__`` imports every resolver (AppSync's, Bedrock's, VPC Lattice's…)
   before ``event_handler.api_gateway`` can load;
 - ``aws_lambda_powertools/utilities/data_classes/__init__`` imports the data classes of every event source;
-- ``redis/__init__`` starts with ``from redis import asyncio``, whose ``__init__`` imports the asyncio client.
+- ``redis/__init__`` starts with ``from redis import asyncio``, whose ``__init__`` imports the asyncio client;
+- ``redis/utils`` imports ``importlib.metadata`` (and with it zipfile, email, tempfile) to look its own version up.
 
 A function uses one resolver, one event source and redis-py's synchronous client. :func:`defer` registers such a
 package, before it is imported, as a module that behaves as the package does but runs its ``__init__`` late:
@@ -35,6 +36,9 @@ PACKAGES = (
     "aws_lambda_powertools.utilities.data_classes",
     "aws_lambda_powertools.utilities.batch",
     "redis.asyncio",
+    # redis.utils imports it for its own version, which the client is given instead (DriverInfo): ~6 ms of
+    # zipfile, email, tempfile... that nothing else on a function's path imports
+    "importlib.metadata",
 )
 
 #: ``compile(..., flags=PyCF_ONLY_AST)``: the syntax tree without importing :mod:`ast`.

@@ -50,8 +50,8 @@ def test_incomplete_or_expiring_environment_credentials_are_left_to_botocore(env
 
 
 #: What the API function's first upload request must not import: redis-py's asyncio client, Powertools' other
-#: resolvers and the data classes of event sources it never sees (hera_sessions.lazy), the event path's image
-#: checks, boto3.
+#: resolvers and the data classes of event sources it never sees, importlib.metadata (hera_sessions.lazy), the
+#: event path's image checks, boto3.
 NOT_ON_THE_API_PATH = (
     "redis.asyncio.client",
     "redis.asyncio.cluster",
@@ -59,6 +59,8 @@ NOT_ON_THE_API_PATH = (
     "aws_lambda_powertools.event_handler.bedrock_agent",
     "aws_lambda_powertools.utilities.data_classes.kafka_event",
     "aws_lambda_powertools.utilities.data_classes.cognito_user_pool_event",
+    "zipfile",  # importlib.metadata's, for redis-py's own version (it is given it)
+    "email",
     "hera_sessions.core.images",
     "boto3",
 )
