@@ -113,7 +113,7 @@ def test_the_page_uploads_straight_to_s3_through_start_api(
     status = ui.page.get_by_test_id("upload-row").locator(".row-status").all_inner_texts()
     print(f"the page's upload row: {status} (Uploaded: the record was seen while the page waited)")
     assert status == ["Uploaded"]
-    assert ui.thumbnails() == {photo.name: photo.width}  # loaded from the signed S3 URL
+    assert ui.thumbnails() == {photo.name: photo.width}  # from the picked file (no bigger than a tile)
 
     # AND the page, opened again, lists it from the API
     ui.page.reload()
