@@ -24,10 +24,11 @@ def _b64(raw: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Key:
-    """One signing key of the token secret, by its key id."""
+    """One signing key of the token secret, by its key id, with its HMAC already keyed for session ids."""
 
     kid: str
     secret: bytes
+    sessions: hmac.HMAC  # HMAC-SHA256(secret) fed b"hera-session:": each MAC copies it (no rekeying per call)
 
 
 class TokenAuthority:
@@ -38,11 +39,14 @@ class TokenAuthority:
     @staticmethod
     def _key(secret: str) -> _Key:
         raw = secret.encode()
-        return _Key(_b64(hashlib.sha256(b"hera-kid:" + raw).digest())[:8], raw)
+        kid = _b64(hashlib.sha256(b"hera-kid:" + raw).digest())[:8]
+        return _Key(kid, raw, hmac.new(raw, b"hera-session:", hashlib.sha256))
 
     @staticmethod
     def _mac(key: _Key, session_id: str) -> str:
-        return _b64(hmac.new(key.secret, b"hera-session:" + session_id.encode(), hashlib.sha256).digest())
+        mac = key.sessions.copy()
+        mac.update(session_id.encode())
+        return _b64(mac.digest())
 
     def issue(self, session_id: str) -> str:
         key = self._keys[0]
