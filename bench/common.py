@@ -389,13 +389,16 @@ def cold_start(
 
 
 def importtime_modules(log_text: str) -> dict[str, float]:
-    """``-X importtime`` output → milliseconds of self time by module."""
+    """``-X importtime`` output → milliseconds of self time by module.
+
+    Imports that run in several threads at once (the event function's reads of a batch) interleave in the log,
+    and CPython then reports negative self times for some of them: those count as 0."""
     modules: dict[str, float] = {}
     for line in log_text.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         self_us, _, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
-        modules[name] = float(self_us) / 1e3
+        modules[name] = max(0.0, float(self_us) / 1e3)
     return modules
 
 
