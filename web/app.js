@@ -291,6 +291,22 @@ function nameOf(record) {
   return record.name || pickedNames.get(record.path) || String(record.path).split("/").pop();
 }
 
+/**
+ * A file name as nodes that wrap cleanly: besides spaces, a line may break after `_`, `-`, `)` or `]` (a `<wbr>`),
+ * so "IMG_20241129_183012.jpg" wraps as "IMG_20241129_" / "183012.jpg", not inside a run of digits; only a run
+ * longer than the whole line still breaks where it must (`overflow-wrap: anywhere`).
+ * @param {string} name
+ * @returns {Node[]}
+ */
+function breakable(name) {
+  const nodes = [];
+  for (const part of name.split(/(?<=[_\-)\]])/)) {
+    if (nodes.length) nodes.push(document.createElement("wbr"));
+    nodes.push(document.createTextNode(part));
+  }
+  return nodes;
+}
+
 /** "12.1 KB · 64 × 40" (the dimensions when the record has them). */
 function details(record) {
   const size = formatBytes(record.size);
@@ -336,7 +352,7 @@ function showPhoto(record, { first = true, locationRemoved = false, file = /** @
   const title = document.createElement("span");
   title.className = "name";
   title.dataset.testid = "photo-name";
-  title.textContent = name;
+  title.append(...breakable(name));
   title.title = name;
   const size = document.createElement("span");
   size.className = "size";
@@ -432,7 +448,7 @@ function uploadRow(file) {
 
   const name = document.createElement("span");
   name.className = "name";
-  name.textContent = file.name;
+  name.append(...breakable(file.name));
   const progress = document.createElement("progress");
   progress.max = Math.max(file.size, 1);
   progress.value = 0;

@@ -138,6 +138,44 @@ def test_thumbnails_are_scaled_down_in_the_browser_and_the_picked_file_is_not_do
     assert gone
 
 
+#: Where a line of a rendered name ends: the character each line (but the last) ends with.
+LINE_ENDS = """el => {
+    const ends = [];
+    let last = null, previous = "";
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (let i = 0; i < node.data.length; i++) {
+            const range = document.createRange();
+            range.setStart(node, i); range.setEnd(node, i + 1);
+            const top = Math.round(range.getClientRects()[0]?.top ?? 0);
+            if (last !== null && top > last) ends.push(previous);
+            last = top; previous = node.data[i];
+        }
+    }
+    return ends;
+}"""
+
+
+def test_long_names_wrap_at_their_separators_not_inside_words(
+    start_site: Callable[..., Site], demo: Callable[[str], DemoPage]
+) -> None:
+    # GIVEN the page on a phone-sized screen
+    site = start_site()
+    ui = demo(site.url)
+    ui.page.set_viewport_size({"width": 360, "height": 780})
+    ui.open(site.url + "/")
+    name = "IMG_20241129_183012_family-holiday_grandmother_birthday.png"
+    # WHEN a photo with a long name is uploaded
+    ui.pick(Photo(name, noise_png(8, 8), 8))
+    assert ui.wait_for_uploads(1) == [(name, "done")]
+    # THEN its row and its tile show the whole name on several lines, each line ending at a separator
+    for shown in (ui.page.locator("[data-testid=upload-row] .name"), ui.page.get_by_test_id("photo-name")):
+        assert shown.text_content() == name
+        ends = shown.evaluate(LINE_ENDS)
+        assert ends, "the name fits on one line: the test shows nothing"
+        assert set(ends) <= set("_-"), ends
+
+
 def test_a_failed_upload_is_retried_then_offers_retry(
     start_site: Callable[..., Site], demo: Callable[[str], DemoPage], photos: list[Photo]
 ) -> None:
