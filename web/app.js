@@ -385,7 +385,11 @@ function showPhoto(record, { first = true, locationRemoved = false, file = /** @
     const small = await thumbnail(source, thumbnailEdge(frame.clientWidth));
     if (small?.owned) item.dataset.thumbnail = small.url;
     if (!item.isConnected) removeItem(item); // deleted or replaced meanwhile: let go of the bytes
-    else if (small || url) img.src = small ? small.url : /** @type {string} */ (url);
+    else if (small || url) {
+      // A URL small enough to show as it is was just fetched with CORS: ask again the same way (one download).
+      if (small && !small.owned) img.crossOrigin = "anonymous";
+      img.src = small ? small.url : /** @type {string} */ (url);
+    }
     else img.dispatchEvent(new Event("error"));
   };
   if (file) {

@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 import types
 from importlib.machinery import PathFinder
 
@@ -47,12 +48,21 @@ _ONLY_AST = 0x400
 _REEXPORTS: dict[str, dict[str, str]] = {}
 
 
+#: Held while a deferred package's real ``__init__`` runs: another thread asking for one of its names waits, as it
+#: would on the import lock of a package being imported.
+_LOCK = threading.RLock()
+#: package → the thread running its real ``__init__`` now (to that thread the package is partly initialized).
+_RUNNING: dict[str, int] = {}
+
+
 class _Deferred(types.ModuleType):
     """A package whose ``__init__`` has not run yet (see the module's docstring)."""
 
     def __getattr__(self, name: str) -> object:
-        if name.startswith("__"):
-            return self._initialize(name)
+        if _RUNNING.get(self.__name__) == threading.get_ident() or (name.startswith("__") and name != "__all__"):
+            # its own __init__ asking for what it has not bound yet, or a probe (__wrapped__, __warningregistry__):
+            # missing, as on any module
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
         module = _reexports(self).get(name)
         if module is not None:
             value = getattr(importlib.import_module(module), name)
@@ -63,12 +73,24 @@ class _Deferred(types.ModuleType):
             return importlib.import_module(submodule)
         return self._initialize(name)
 
+    def __dir__(self) -> list[str]:
+        self._initialize("__name__")
+        return dir(self)
+
     def _initialize(self, name: str) -> object:
-        spec = self.__spec__
-        assert spec is not None
-        assert spec.loader is not None
-        object.__setattr__(self, "__class__", types.ModuleType)  # an ordinary module from here on
-        spec.loader.exec_module(self)
+        """Run the real ``__init__`` once (the first thread runs it, the others wait), then be an ordinary
+        module. An ``__init__`` that fails leaves the package deferred, to be run again, as a failed import is."""
+        with _LOCK:
+            if type(self) is _Deferred:
+                spec = self.__spec__
+                assert spec is not None
+                assert spec.loader is not None
+                _RUNNING[self.__name__] = threading.get_ident()
+                try:
+                    spec.loader.exec_module(self)
+                finally:
+                    del _RUNNING[self.__name__]
+                object.__setattr__(self, "__class__", types.ModuleType)
         return getattr(self, name)
 
 

@@ -14,13 +14,14 @@ import pytest
 from hera_sessions.lazy import PACKAGES
 
 #: Prints, for each package of PACKAGES, every public name it offers → what that name is (module.qualname for
-#: classes, functions and modules; the type for other values). With DEFER set, the packages are deferred first.
+#: classes, functions and modules; the type for other values). With DEFER set, each name is asked of a package
+#: deferred afresh (it and its submodules dropped from sys.modules first), so every lookup starts from the
+#: deferred state: the first name that runs the real __init__ does not hide how the later ones would resolve.
 DESCRIBE = """
 import json, os, sys, types
 names = json.loads(sys.argv[1])
-if os.environ.get("DEFER"):
-    from hera_sessions import lazy
-    lazy.defer_all()
+defer = bool(os.environ.get("DEFER"))
+from hera_sessions import lazy
 import importlib
 
 def describe(value):
@@ -31,11 +32,21 @@ def describe(value):
         return f"{value.__module__}.{qualname}"
     return "value of type " + type(value).__name__
 
-out = {}
+def fresh(package):
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+        del sys.modules[name]
+    assert lazy.defer(package), package
+    assert type(sys.modules[package]).__name__ == "_Deferred"
+    return sys.modules[package]
+
+out, lazily = {}, {}
 for package, wanted in names.items():
-    module = importlib.import_module(package)
-    out[package] = {name: describe(getattr(module, name)) for name in wanted}
-print(json.dumps(out))
+    out[package], lazily[package] = {}, 0
+    for name in wanted:
+        module = fresh(package) if defer else importlib.import_module(package)
+        out[package][name] = describe(getattr(module, name))
+        lazily[package] += defer and type(module).__name__ == "_Deferred"  # found without the real __init__
+print(json.dumps({"names": out, "lazily": lazily}))
 """
 
 
@@ -62,7 +73,11 @@ def test_every_name_of_a_deferred_package_is_the_packages_own() -> None:
     usual = json.loads(_run(DESCRIBE, json.dumps(names), defer=False))
     deferred = json.loads(_run(DESCRIBE, json.dumps(names), defer=True))
     # THEN every name is the same object, by module and qualified name
-    assert deferred == usual
+    assert deferred["names"] == usual["names"]
+    # and the re-exports of Powertools' and redis-py's packages were found without running their __init__
+    for package in PACKAGES:
+        if package != "importlib.metadata":  # (its names are its __init__'s own)
+            assert deferred["lazily"][package] > 0, package
 
 
 def test_a_function_imports_only_what_it_uses() -> None:
@@ -133,3 +148,60 @@ def test_a_deferred_package_behaves_as_the_package(package: Path, code: str, exp
 def test_a_package_imported_already_is_left_alone(package: Path) -> None:
     code = "import sys, pkg\nfrom hera_sessions import lazy\nprint(lazy.defer('pkg'), lazy.defer('nothing.here'))"
     assert _run(code, defer=False, cwd=package).strip() == "False False"
+
+
+@pytest.fixture
+def slow_package(tmp_path: Path) -> Path:
+    """A package whose ``__init__`` takes a while and binds a name, and one whose ``__init__`` fails once."""
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "__init__.py").write_text("import time\ntime.sleep(0.3)\nVALUE = 42\n")
+    (tmp_path / "flaky").mkdir()
+    (tmp_path / "flaky" / "__init__.py").write_text(
+        "import os\nif not os.path.exists('ok'):\n"
+        "    open('ok', 'w').close()\n    raise RuntimeError('first')\n"
+        "VALUE = 1\n"
+    )
+    return tmp_path
+
+
+def test_threads_asking_while_the_init_runs_wait_for_it(slow_package: Path) -> None:
+    code = textwrap.dedent(
+        """
+        import sys, threading
+        from hera_sessions import lazy
+        assert lazy.defer("slow")
+        got = []
+        def ask():
+            from slow import VALUE
+            got.append(VALUE)
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(got)
+        """
+    )
+    assert _run(code, defer=False, cwd=slow_package).strip() == "[42, 42, 42, 42]"
+
+
+def test_an_init_that_fails_is_run_again_on_the_next_use_as_a_failed_import_is(slow_package: Path) -> None:
+    code = textwrap.dedent(
+        """
+        from hera_sessions import lazy
+        assert lazy.defer("flaky")
+        import flaky
+        try:
+            flaky.VALUE
+        except RuntimeError as exc:
+            print("failed:", exc)
+        print(flaky.VALUE)
+        """
+    )
+    assert _run(code, defer=False, cwd=slow_package).split("\n")[:2] == ["failed: first", "1"]
+
+
+def test_probes_of_dunder_names_do_not_run_the_init(package: Path) -> None:
+    code = (
+        "import sys\nfrom hera_sessions import lazy\nassert lazy.defer('pkg')\nimport pkg\n"
+        "print(hasattr(pkg, '__wrapped__'), 'INITIALIZED' in vars(pkg), sorted(pkg.__all__))"
+    )
+    assert _run(code, defer=False, cwd=package).strip() == "False False ['A', 'B']"

@@ -403,7 +403,7 @@ class LocalStorage(Storage):
     @staticmethod
     def _is_version(target: Path, version: str) -> bool:
         """Whether the file is there and its ETag (MD5, as local events report it) is ``version``."""
-        return LocalStorage._version_bytes(target, version) is not None
+        return bool(version) and LocalStorage._version_bytes(target, version) is not None
 
     @staticmethod
     def _version_bytes(target: Path, version: str | None) -> bytes | None:
