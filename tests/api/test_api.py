@@ -423,6 +423,17 @@ def test_a_body_that_is_not_utf8_is_invalid_json_on_every_route(api: Api, body: 
         assert json.loads(answer["body"])["error"]["code"] == "invalid_json"
 
 
+@pytest.mark.parametrize("name", ["authorization", "Authorization", "AUTHORIZATION"])
+def test_the_token_is_found_whatever_the_case_of_the_header_name(api: Api, name: str) -> None:
+    # API Gateway lowercases header names in payload v2; sam local start-api keeps them as the client sent them
+    sid, token = api.session()
+    event = http_api_event("GET", f"/v1/sessions/{sid}/files", {}, b"")
+    event["headers"] = {name: f"Bearer {token}", "Host": "localhost"}
+    assert api.runtime.handle_http(event)["statusCode"] == 200
+    event["headers"] = {"Host": "localhost"}
+    assert json.loads(api.runtime.handle_http(event)["body"])["error"]["code"] == "missing_token"
+
+
 def test_a_bad_base64_body_is_invalid_json(api: Api) -> None:
     sid, token = api.session()
     event = http_api_event("PUT", f"/v1/sessions/{sid}/meta/doc", {"authorization": f"Bearer {token}"}, b"{}")
