@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("hera_sessions")
 
+#: Powertools keeps the request being answered on its router *class* (``BaseRouter.current_event``, shared by every
+#: resolver of the process), and the route's arguments on the resolver: two threads resolving at once answer each
+#: other's requests. One request at a time goes through routing: the local server, Cloud Functions and Azure answer
+#: on several threads (Lambda on one, where this lock is never contended).
+_RESOLVING = threading.Lock()
+
 
 def local_secret(sessions_dir: Path) -> str:
     """Local mode without TOKEN_SECRET: a random secret kept in SESSIONS_DIR, so tokens survive restarts."""
@@ -114,8 +120,9 @@ class Runtime:
             self.service()
 
     def handle_http(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        """Answer one HTTP API v2 event (Lambda, or an event made from any HTTP request)."""
-        return self.app.resolve(event, context or _NoContext())  # type: ignore[arg-type]
+        """Answer one HTTP API v2 event (Lambda, or an event made from any HTTP request); one at a time."""
+        with _RESOLVING:
+            return self.app.resolve(event, context or _NoContext())  # type: ignore[arg-type]
 
 
 class _NoContext:
