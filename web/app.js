@@ -222,12 +222,12 @@ function thumbnailEdge(width) {
 }
 
 /**
- * An object URL of `source` (a picked File or a signed URL) scaled down so its shorter side is `edge`;
- * `source` itself (as an object URL for a file) when it is small already; null when the browser cannot
- * decode it here (HEIC outside Safari, a CDN without CORS): the tile then loads the URL as it is.
+ * An object URL (`blob:`, the tile's to revoke) of `source` (a picked File or a signed URL) scaled down so its
+ * shorter side is `edge`; `source` itself (an object URL for a file) when it is small already; null when the
+ * browser cannot decode it here (HEIC outside Safari, a CDN without CORS): the tile then loads the URL as it is.
  * @param {Blob | string} source
  * @param {number} edge
- * @returns {Promise<{url: string, owned: boolean} | null>}
+ * @returns {Promise<string | null>}
  */
 async function thumbnail(source, edge) {
   /** @type {ImageBitmap | HTMLImageElement} */
@@ -250,7 +250,7 @@ async function thumbnail(source, edge) {
   const scale = edge / Math.min(width, height);
   try {
     if (scale >= 1) {
-      return typeof source === "string" ? { url: source, owned: false } : { url: URL.createObjectURL(source), owned: true };
+      return typeof source === "string" ? source : URL.createObjectURL(source);
     }
     const canvas = document.createElement("canvas");
     canvas.width = Math.max(1, Math.round(width * scale));
@@ -260,7 +260,7 @@ async function thumbnail(source, edge) {
     g.drawImage(picture, 0, 0, canvas.width, canvas.height);
     // WebP keeps a PNG's transparency; a browser that cannot write it gives PNG.
     const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/webp", 0.85));
-    return blob ? { url: URL.createObjectURL(blob), owned: true } : null;
+    return blob ? URL.createObjectURL(blob) : null;
   } catch {
     return null; // a canvas the browser will not read back
   } finally {
@@ -383,13 +383,10 @@ function showPhoto(record, { first = true, locationRemoved = false, file = /** @
 
   const display = async (/** @type {Blob | string} */ source, /** @type {string | null} */ url) => {
     const small = await thumbnail(source, thumbnailEdge(frame.clientWidth));
-    if (small?.owned) item.dataset.thumbnail = small.url;
+    if (small?.startsWith("blob:")) item.dataset.thumbnail = small;
+    else if (small) img.crossOrigin = "anonymous"; // the URL as it is, just fetched with CORS: the same way again
     if (!item.isConnected) removeItem(item); // deleted or replaced meanwhile: let go of the bytes
-    else if (small || url) {
-      // A URL small enough to show as it is was just fetched with CORS: ask again the same way (one download).
-      if (small && !small.owned) img.crossOrigin = "anonymous";
-      img.src = small ? small.url : /** @type {string} */ (url);
-    }
+    else if (small || url) img.src = small ?? /** @type {string} */ (url);
     else img.dispatchEvent(new Event("error"));
   };
   if (file) {

@@ -131,12 +131,7 @@ def create_app(settings: Settings, service: Callable[[], SessionService]) -> API
     app = APIGatewayHttpResolver(cors=cors)
 
     def authorization() -> str | None:
-        # Payload v2 lowercases header names (API Gateway does, and so does http.event for the other runtimes):
-        # the event's own dict first, not Powertools' case-insensitive copy, which is rebuilt on every access;
-        # that copy only where the name is not there as it should be (sam local start-api keeps the case).
-        headers: dict[str, str] = app.current_event.raw_event.get("headers") or {}
-        value = headers.get("authorization")
-        return value if value is not None else app.current_event.headers.get("authorization")
+        return app.current_event.headers.get("authorization")
 
     def authorized(session_id: str) -> SessionService:
         svc = service()

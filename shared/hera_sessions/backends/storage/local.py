@@ -406,15 +406,13 @@ class LocalStorage(Storage):
         return bool(version) and LocalStorage._version_bytes(target, version) is not None
 
     @staticmethod
-    def _version_bytes(target: Path, version: str | None) -> bytes | None:
-        """The file's bytes, if it is there and (given a ``version``) its ETag, its MD5, is that version."""
+    def _version_bytes(target: Path, version: str) -> bytes | None:
+        """The file's bytes, if it is there and its ETag (its MD5) is ``version``."""
         try:
             body = target.read_bytes()
         except (FileNotFoundError, IsADirectoryError):
             return None
-        if version and hashlib.md5(body, usedforsecurity=False).hexdigest() != version.strip('"'):
-            return None
-        return body
+        return body if hashlib.md5(body, usedforsecurity=False).hexdigest() == version.strip('"') else None
 
     def read_head(self, key: str, version: str | None, limit: int) -> bytes | None:
         try:

@@ -7,6 +7,8 @@ here both are routed to Powertools (structured JSON logs, CloudWatch EMF metrics
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -16,6 +18,8 @@ from hera_sessions.core import telemetry
 
 SERVICE = "hera-sessions"
 NAMESPACE = "HeraSessions"
+
+Handler = Callable[[Any, Any], Any]
 
 
 def observability() -> tuple[Logger, Metrics]:
@@ -28,3 +32,15 @@ def observability() -> tuple[Logger, Metrics]:
     # Most calls count nothing (a file listing, a batch of duplicates): that is not worth a warning per call.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     return logger, metrics
+
+
+def instrumented(logger: Logger, metrics: Metrics) -> Callable[[Handler], Handler]:
+    """What every function's handler wears: the Lambda context on its log lines, its metrics flushed as EMF.
+
+    No ``clear_state``: nothing appends log keys per request (lines carry theirs as ``extra``) and each call
+    replaces the context keys it sets, so clearing them first would only cost every call ~10 µs."""
+
+    def wrap(handler: Handler) -> Handler:
+        return logger.inject_lambda_context(metrics.log_metrics(handler))
+
+    return wrap
